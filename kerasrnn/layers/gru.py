@@ -1,0 +1,132 @@
+"""GRU: the gated recurrent unit, one step and whole sequence."""
+
+from __future__ import annotations
+
+import keras
+from keras import activations, ops
+
+from kerasrnn.layers.base import RecurrentCell, RecurrentLayer
+
+_CELL_ARGS = (
+    "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+    "recurrent_initializer", "bias_initializer", "kernel_regularizer",
+    "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
+    "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout",
+    "seed", "reset_after",
+)
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class GRUCell(RecurrentCell):
+    """One GRU step (Cho et al. 2014), in the seeds' notation:
+
+        z_t = σ(W_z·[h_{t-1}, x_t] + b_z)                  update gate
+        r_t = σ(W_r·[h_{t-1}, x_t] + b_r)                  reset gate
+        h̃_t = tanh(W·[r_t ⊙ h_{t-1}, x_t] + b)             reset_after=False
+        h̃_t = tanh(W_x x_t + b_x + r_t ⊙ (W_h h_{t-1} + b_h))  reset_after=True (default; PyTorch, cuDNN)
+        h_t = z_t ⊙ h_{t-1} + (1 − z_t) ⊙ h̃_t
+
+    Note the last line: Keras (and PyTorch) keep h_{t-1} where z_t is 1; the
+    seeds write ``h_t = (1−z_t)⊙h_{t−1} + z_t⊙h̃_t``, which is the same model
+    with z renamed to 1−z.
+
+    Layout of `keras.layers.GRUCell`: ``kernel`` (in, 3u) and
+    ``recurrent_kernel`` (u, 3u) in gate order z, r, h̃; ``bias`` is (3u,)
+    with ``reset_after=False`` and (2, 3u) with ``reset_after=True`` (row 0
+    input bias, row 1 recurrent bias).
+
+    Args:
+        units: Positive integer, size of h.
+        activation: Default ``"tanh"``.
+        recurrent_activation: Default ``"sigmoid"``.
+        use_bias: Default True.
+        kernel_initializer: Default ``"glorot_uniform"``.
+        recurrent_initializer: Default ``"orthogonal"``.
+        bias_initializer: Default ``"zeros"``.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: Default None.
+        kernel_constraint, recurrent_constraint, bias_constraint: Default None.
+        dropout: Fraction of x_t dropped (one mask per batch). Default 0.
+        recurrent_dropout: Fraction of h_{t-1} dropped before the recurrent matmul. Default 0.
+        seed: Random seed for dropout. Default None.
+        reset_after: Default True: reset gate applied after the recurrent matmul.
+
+    >>> rnn = keras.layers.RNN(GRUCell(4, reset_after=False))
+    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    (2, 4)
+    """
+
+    gates = 3
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        reset_after=True,
+        **kwargs,
+    ):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.reset_after = bool(reset_after)
+        self.state_size = self.units
+        self.output_size = self.units
+
+    def build(self, input_shape):
+        self.add_kernels(input_shape[-1])
+        self.add_bias((2, 3 * self.units) if self.reset_after else (3 * self.units,))
+
+    def call(self, inputs, states, training=False):
+        nested = isinstance(states, (list, tuple))
+        h_tm1 = states[0] if nested else states
+        inputs, h_rec = self.drop(inputs, h_tm1, training)
+        u = self.units
+        x = ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            x = x + (self.bias[0] if self.reset_after else self.bias)
+        x_z, x_r, x_h = ops.split(x, 3, axis=-1)
+        if self.reset_after:
+            rec = ops.matmul(h_rec, self.recurrent_kernel)
+            if self.bias is not None:
+                rec = rec + self.bias[1]
+            rec_z, rec_r, rec_h = ops.split(rec, 3, axis=-1)
+            z = self.recurrent_activation(x_z + rec_z)
+            r = self.recurrent_activation(x_r + rec_r)
+            hh = self.activation(x_h + r * rec_h)
+        else:
+            rec = ops.matmul(h_rec, self.recurrent_kernel[:, : 2 * u])
+            rec_z, rec_r = ops.split(rec, 2, axis=-1)
+            z = self.recurrent_activation(x_z + rec_z)
+            r = self.recurrent_activation(x_r + rec_r)
+            hh = self.activation(x_h + ops.matmul(r * h_rec, self.recurrent_kernel[:, 2 * u :]))
+        h = z * h_tm1 + (1.0 - z) * hh
+        return h, ([h] if nested else h)
+
+    def get_config(self):
+        config = {
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "reset_after": self.reset_after,
+        }
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class GRU(RecurrentLayer):
+    """GRU over a whole sequence; a drop-in `keras.layers.GRU` (Cho et al. 2014).
+
+    Runs `GRUCell` (equations there) with Keras' RNN loop. Takes every
+    argument of `keras.layers.GRU` with the same defaults (units,
+    activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+    initializers, regularizers, constraints, dropout=0, recurrent_dropout=0,
+    seed=None, return_sequences=False, return_state=False, go_backwards=False,
+    stateful=False, unroll=False, reset_after=True). Weights are
+    ``[kernel, recurrent_kernel, bias]`` exactly as the built-in.
+
+    >>> layer = GRU(4, reset_after=False, return_sequences=True)
+    >>> layer(np.zeros((2, 5, 3), "float32")).shape
+    (2, 5, 4)
+    """
+
+    cell_class = GRUCell
+    cell_name = "gru_cell"
+    cell_args = _CELL_ARGS

@@ -1,0 +1,86 @@
+"""SimpleRNN: the plain (Elman) recurrence, one step and whole sequence."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerasrnn.layers.base import RecurrentCell, RecurrentLayer
+
+_CELL_ARGS = (
+    "activation", "use_bias", "kernel_initializer", "recurrent_initializer",
+    "bias_initializer", "kernel_regularizer", "recurrent_regularizer",
+    "bias_regularizer", "kernel_constraint", "recurrent_constraint",
+    "bias_constraint", "dropout", "recurrent_dropout", "seed",
+)
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class SimpleRNNCell(RecurrentCell):
+    """One step of the fully-connected recurrence (seeds 000-004):
+
+        h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h)
+
+    with ``W_xh = kernel`` (in, units), ``W_hh = recurrent_kernel`` (units, units),
+    ``b_h = bias`` (units,) — the layout of `keras.layers.SimpleRNNCell`. The
+    output is the new state, ``y_t = h_t``. ``activation="relu"`` gives
+    PyTorch's ``nonlinearity="relu"``.
+
+    Args:
+        units: Positive integer, size of h.
+        activation: Default ``"tanh"``; ``"relu"`` or None (linear) also work.
+        use_bias: Default True.
+        kernel_initializer: Default ``"glorot_uniform"``.
+        recurrent_initializer: Default ``"orthogonal"``.
+        bias_initializer: Default ``"zeros"``.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: Default None.
+        kernel_constraint, recurrent_constraint, bias_constraint: Default None.
+        dropout: Fraction of the inputs dropped (same mask at every step). Default 0.
+        recurrent_dropout: Fraction of h_{t-1} dropped before W_hh. Default 0.
+        seed: Random seed for dropout. Default None.
+
+    >>> rnn = keras.layers.RNN(SimpleRNNCell(4))
+    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    (2, 4)
+    """
+
+    gates = 1
+
+    def __init__(self, units, activation="tanh", use_bias=True, **kwargs):
+        super().__init__(units, activation=activation, use_bias=use_bias, **kwargs)
+        self.state_size = self.units
+        self.output_size = self.units
+
+    def build(self, input_shape):
+        self.add_kernels(input_shape[-1])
+        self.add_bias((self.units,))
+
+    def call(self, inputs, states, training=False):
+        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
+        inputs, h_rec = self.drop(inputs, h_tm1, training)
+        z = ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            z = z + self.bias
+        h = self.activation(z + ops.matmul(h_rec, self.recurrent_kernel))
+        return h, ([h] if isinstance(states, (list, tuple)) else h)
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class SimpleRNN(RecurrentLayer):
+    """Fully-connected RNN over a whole sequence; a drop-in `keras.layers.SimpleRNN`.
+
+    Runs `SimpleRNNCell` (``h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h)``) with
+    Keras' RNN loop. Takes every argument of `keras.layers.SimpleRNN` with the
+    same defaults (see `SimpleRNNCell` for the cell's), plus
+    ``return_sequences=False``, ``return_state=False``, ``go_backwards=False``,
+    ``stateful=False``, ``unroll=False``. Weights are
+    ``[kernel, recurrent_kernel, bias]`` in that order, exactly as the built-in.
+
+    >>> layer = SimpleRNN(4, return_sequences=True)
+    >>> layer(np.zeros((2, 5, 3), "float32")).shape
+    (2, 5, 4)
+    """
+
+    cell_class = SimpleRNNCell
+    cell_name = "simple_rnn_cell"
+    cell_args = _CELL_ARGS
