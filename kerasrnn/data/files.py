@@ -1,0 +1,85 @@
+"""Reading user files: path/glob expansion and decoding with a fixable error.
+
+Every loader in `kerasrnn.data` reads bytes through `read_text_file`, so an
+undecodable file always produces the same one-line `UserError` that names the
+byte offset and the recipe option to change (``data.encoding``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from kerasrnn.errors import UserError
+
+_GLOB_CHARS = "*?["
+
+
+def expand_paths(paths: str | os.PathLike | list) -> list[str]:
+    """Expand one path, a glob, or a list of them into existing files, in order.
+
+    Globs expand to their matches in sorted order; explicit paths keep the
+    order given. Raises `UserError` for a pattern with no match, a missing file
+    or a directory.
+
+    >>> expand_paths("corpus/*.txt")  # doctest: +SKIP
+    ['corpus/a.txt', 'corpus/b.txt']
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise UserError("no input files given; set data.path to a file, a list of files or a glob")
+    files: list[str] = []
+    for pattern in map(os.fspath, paths):
+        pattern = os.path.expanduser(pattern)
+        if any(c in pattern for c in _GLOB_CHARS):
+            matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            if not matches:
+                raise UserError(f"no file matches {pattern!r}; check data.path (globs like 'dir/*.txt' are allowed)")
+            files.extend(matches)
+        elif os.path.isdir(pattern):
+            raise UserError(f"{pattern} is a directory; pass a file or a glob such as '{os.path.join(pattern, '*.txt')}'")
+        elif not os.path.isfile(pattern):
+            raise UserError(f"file not found: {pattern}; check data.path")
+        else:
+            files.append(pattern)
+    return files
+
+
+def decode_bytes(data: bytes, path: str, encoding: str = "utf-8") -> str:
+    """Decode `data` read from `path`; a UTF-8 BOM is dropped, CRLF/CR become LF.
+
+    Raises `UserError` naming the byte offset and the ``data.encoding`` option.
+    """
+    try:
+        text = data.decode(encoding)
+    except LookupError:
+        raise UserError(f"unknown text encoding {encoding!r}; use a Python codec name such as utf-8 or cp1252") from None
+    except UnicodeDecodeError as e:
+        hint = "cp1252" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else "utf-8"
+        raise UserError(
+            f"{path} is not valid {encoding} at byte {e.start}; "
+            f"pass --set data.encoding={hint} (or the file's encoding)"
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_text_file(path: str | os.PathLike, encoding: str = "utf-8") -> str:
+    """Read one whole file as text with `decode_bytes` (LF line endings).
+
+    >>> read_text_file("input.txt")[:5]  # doctest: +SKIP
+    'First'
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise UserError(f"file not found: {path}; check data.path") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a directory, expected a file") from None
+    except PermissionError:
+        raise UserError(f"cannot read {path}: permission denied") from None
+    return decode_bytes(data, path, encoding)
