@@ -15,10 +15,11 @@ outputs and gradients (proved by `kerasrnn verify` and the tests).
 from kerasrnn.layers.gru import GRU, GRUCell
 from kerasrnn.layers.lstm import LSTM, LSTMCell
 from kerasrnn.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+from kerasrnn.layers.stack import RecurrentStack
 
 __all__ = [
     "SimpleRNN", "SimpleRNNCell", "LSTM", "LSTMCell", "GRU", "GRUCell",
-    "get_layer_class", "recommended_jit_compile", "CELL_TYPES",
+    "get_layer_class", "recommended_jit_compile", "CELL_TYPES", "RecurrentStack",
 ]
 
 # Canonical cell-type names (and aliases) -> sequence layer class.
