@@ -15,6 +15,18 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(path: Path, mode: int) -> None:
+    """Give `path` the permissions a plain create would (mkstemp/mkdtemp make it private)."""
+    if path.exists():
+        os.chmod(path, mode & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
     """Yield a temporary directory next to `target`; rename it to `target` on success.
@@ -32,6 +44,7 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
     try:
         yield tmp
+        _publish_mode(tmp, 0o777)
         old = None
         if target.exists():
             if not overwrite:
@@ -59,6 +72,7 @@ def atomic_file(target: str | os.PathLike, suffix: str = ""):
     tmp = Path(name)
     try:
         yield tmp
+        _publish_mode(tmp, 0o666)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -54,10 +54,16 @@ def build_step_model(model: keras.Model, batch_size: int | None = None) -> keras
     """
     embedding = model.get_layer("embedding")
     head = model.get_layer("logits")
+    layers = recurrent_layers(model)
+    if len({layer.cell.name for layer in layers}) < len(layers):
+        # Keras names every cell of one type alike ("lstm_cell"); a functional model
+        # that calls two of them needs unique names. Weight paths do not use them.
+        for layer in layers:
+            layer.cell.name = f"{layer.name}_cell"
     token = keras.Input(batch_shape=(batch_size,), dtype="int32", name="token")
     x = embedding(token)
     state_inputs, new_states = [], []
-    for layer in recurrent_layers(model):
+    for layer in layers:
         names = ["h", "c"][: len(_state_sizes(layer))]
         states = [
             keras.Input(batch_shape=(batch_size, size), name=f"{layer.name}_{n}")

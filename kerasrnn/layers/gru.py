@@ -81,12 +81,12 @@ class GRUCell(RecurrentCell):
         h_tm1 = states[0] if nested else states
         inputs, h_rec = self.drop(inputs, h_tm1, training)
         u = self.units
-        x = ops.matmul(inputs, self.kernel)
+        x = self.gate_matmul(inputs, self.kernel)
         if self.bias is not None:
             x = x + (self.bias[0] if self.reset_after else self.bias)
         x_z, x_r, x_h = ops.split(x, 3, axis=-1)
         if self.reset_after:
-            rec = ops.matmul(h_rec, self.recurrent_kernel)
+            rec = self.gate_matmul(h_rec, self.recurrent_kernel)
             if self.bias is not None:
                 rec = rec + self.bias[1]
             rec_z, rec_r, rec_h = ops.split(rec, 3, axis=-1)
@@ -94,11 +94,13 @@ class GRUCell(RecurrentCell):
             r = self.recurrent_activation(x_r + rec_r)
             hh = self.activation(x_h + r * rec_h)
         else:
-            rec = ops.matmul(h_rec, self.recurrent_kernel[:, : 2 * u])
+            per_gate = isinstance(h_rec, list)  # recurrent dropout: one mask per gate
+            rec = self.gate_matmul(h_rec[:2] if per_gate else h_rec, self.recurrent_kernel[:, : 2 * u])
             rec_z, rec_r = ops.split(rec, 2, axis=-1)
             z = self.recurrent_activation(x_z + rec_z)
             r = self.recurrent_activation(x_r + rec_r)
-            hh = self.activation(x_h + ops.matmul(r * h_rec, self.recurrent_kernel[:, 2 * u :]))
+            h_h = h_rec[2] if per_gate else h_rec
+            hh = self.activation(x_h + ops.matmul(r * h_h, self.recurrent_kernel[:, 2 * u :]))
         h = z * h_tm1 + (1.0 - z) * hh
         return h, ([h] if nested else h)
 

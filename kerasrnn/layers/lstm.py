@@ -108,7 +108,7 @@ class LSTMCell(RecurrentCell):
     def call(self, inputs, states, training=False):
         h_tm1, c_tm1 = states[0], states[1]
         inputs, h_rec = self.drop(inputs, h_tm1, training)
-        z = ops.matmul(inputs, self.kernel) + ops.matmul(h_rec, self.recurrent_kernel)
+        z = self.gate_matmul(inputs, self.kernel) + self.gate_matmul(h_rec, self.recurrent_kernel)
         if self.bias is not None:
             z = z + self.bias
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
@@ -154,3 +154,4 @@ class LSTM(RecurrentLayer):
     cell_class = LSTMCell
     cell_name = "lstm_cell"
     cell_args = _CELL_ARGS
+    fused = True  # hand-written BPTT when training; see RecurrentLayer.fused

@@ -1,0 +1,452 @@
+"""`kerasrnn verify`: prove that kerasrnn.layers equal the built-in Keras layers.
+
+Every *case* builds a built-in layer (e.g. `keras.layers.LSTM`) and ours
+(`kerasrnn.layers.LSTM`) with identical arguments, gives the source random
+weights, copies them across with ``set_weights`` (built-in -> ours, and for
+the ``ours->keras`` scenario the other way round), runs both on the same
+float32 inputs and compares
+
+* the outputs and every returned state (max |Δ|),
+* the gradients of ``loss = Σ_k sum(output_k * R_k)`` (R_k fixed random
+  weights) w.r.t. the inputs (and initial states) and every trainable weight,
+  computed with `tf.GradientTape`.
+
+Layers are called with ``training=True`` (our training-only fast path) except
+in the ``inference`` and ``dropout(inference)`` scenarios; with dropout and
+the same ``seed`` Keras draws the same masks for both layers, so even
+training-mode dropout is compared exactly.
+
+A case passes when all three maxima are ≤ `TOLERANCE` (1e-5). The same case
+runner backs the test-suite (`tests/test_layers_equivalence.py`) so the CLI
+and the tests can never drift apart. When PyTorch is importable the table
+also gets the rows of `kerasrnn.interop.torch_verify_cases()` (``from_torch``
+vs `torch.nn.RNN/LSTM/GRU`).
+
+>>> rows = keras_verify_cases(quick=True)   # doctest: +SKIP
+>>> all(row["ok"] for row in rows)           # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+
+import click
+
+__all__ = [
+    "TOLERANCE", "KerasCase", "VARIANTS", "SCENARIOS", "keras_cases",
+    "run_keras_case", "keras_verify_cases", "torch_rows", "format_table",
+    "verify_command",
+]
+
+TOLERANCE = 1e-5
+BATCH, STEPS, FEATURES, UNITS, VOCAB = 3, 6, 5, 4, 11
+
+# layer -> list of (variant label, constructor kwargs). The first is the default.
+VARIANTS: dict[str, list[tuple[str, dict]]] = {
+    "SimpleRNN": [
+        ("tanh", {}),
+        ("relu", {"activation": "relu"}),
+        ("tanh no-bias", {"use_bias": False}),
+        ("relu no-bias", {"activation": "relu", "use_bias": False}),
+    ],
+    "LSTM": [
+        ("default", {}),
+        ("no-bias", {"use_bias": False}),
+        ("unit_forget_bias=False", {"unit_forget_bias": False}),
+        ("hard_sigmoid", {"recurrent_activation": "hard_sigmoid"}),
+    ],
+    "GRU": [
+        ("reset_after=True", {"reset_after": True}),
+        ("reset_after=False", {"reset_after": False}),
+        ("no-bias", {"use_bias": False}),
+        ("reset_after=False no-bias", {"reset_after": False, "use_bias": False}),
+    ],
+}
+
+# Scenario name -> what it exercises (the runner below implements each).
+SCENARIOS: dict[str, str] = {
+    "last": "return_sequences=False, return_state=False (last output only)",
+    "seq+state": "return_sequences=True, return_state=True",
+    "inference": "seq+state called with training=False (every other scenario uses training=True)",
+    "mask-end": "Embedding(mask_zero=True) mask, padding at the end",
+    "mask-middle": "Embedding(mask_zero=True) mask, padding at the start and in the middle",
+    "go_backwards": "go_backwards=True, return_sequences+return_state",
+    "initial_state": "random initial_state (its gradient compared too)",
+    "bidirectional": "keras.layers.Bidirectional(merge_mode='concat'), sequences+states",
+    "bidirectional+mask": "Bidirectional(return_sequences=True) with an Embedding mask",
+    "stateful": "stateful=True: two consecutive batches, then reset_state() and the first again",
+    "unroll": "unroll=True with a fixed sequence length",
+    "rnn(cell)": "our cell vs the built-in cell, each in keras.layers.RNN",
+    "dropout(inference)": "dropout=0.3, recurrent_dropout=0.3 called with training=False",
+    "dropout(training)": "dropout=0.3, recurrent_dropout=0.3, training=True, same seed=7 (same masks)",
+    "input-dropout(training)": "dropout=0.3 only, training=True, same seed=7",
+    "ours->keras": "weights copied ours -> built-in (the reverse direction)",
+    "xla": "seq+state forward and backward inside tf.function(jit_compile=True)",
+}
+
+QUICK_SCENARIOS = ("seq+state", "inference")
+
+
+@dataclass(frozen=True)
+class KerasCase:
+    """One equivalence case: a layer, one of its option variants, one scenario."""
+
+    layer: str
+    variant: str
+    scenario: str
+    options: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.layer}[{self.variant}]-{self.scenario}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant} · {self.scenario}"
+
+
+def keras_cases(quick: bool = False) -> list[KerasCase]:
+    """All equivalence cases, in table order.
+
+    Args:
+        quick: Default False: every variant × every scenario. True: every
+            variant in ``seq+state`` plus the default variant in every scenario.
+
+    >>> len(keras_cases()) > len(keras_cases(quick=True))
+    True
+    """
+    cases = []
+    for layer, variants in VARIANTS.items():
+        for index, (variant, options) in enumerate(variants):
+            for scenario in SCENARIOS:
+                if quick and index > 0 and scenario not in QUICK_SCENARIOS:
+                    continue
+                cases.append(KerasCase(layer, variant, scenario, dict(options)))
+    return cases
+
+
+# -- the case runner ----------------------------------------------------------
+
+
+def _rng(case: KerasCase):
+    import numpy as np
+
+    return np.random.default_rng(zlib.crc32(case.id.encode()))
+
+
+def _flatten(outputs) -> list:
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _max_diff(a_list, b_list) -> float:
+    import numpy as np
+
+    if len(a_list) != len(b_list):
+        return math.inf
+    worst = 0.0
+    for a, b in zip(a_list, b_list):
+        if a is None or b is None:
+            if a is None and b is None:
+                continue
+            return math.inf
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            return math.inf
+        if a.size:
+            diff = float(np.max(np.abs(a.astype("float64") - b.astype("float64"))))
+            worst = max(worst, diff if math.isfinite(diff) else math.inf)
+    return worst
+
+
+def _masked_ids(rng, pattern: str):
+    """Token ids (B, T) for Embedding(mask_zero=True); 0 = padding."""
+    import numpy as np
+
+    ids = rng.integers(1, VOCAB, size=(BATCH, STEPS))
+    if pattern == "end":
+        ids[1, 4:] = 0
+        ids[2, 1:] = 0
+    else:  # start and middle
+        ids[1, :2] = 0
+        ids[1, 4] = 0
+        ids[2, 0] = 0
+        ids[2, 2:4] = 0
+    return ids.astype("int32")
+
+
+def _make_layers(case: KerasCase, **extra):
+    """(built-in, ours) sequence layers (or RNN(cell) pairs) with identical args."""
+    import keras
+
+    import kerasrnn.layers as ours_lib
+
+    kwargs = {**case.options, **extra}
+    if case.scenario == "rnn(cell)":
+        rnn_kwargs = {k: kwargs.pop(k) for k in ("return_sequences", "return_state") if k in kwargs}
+        builtin_cell = getattr(keras.layers, case.layer + "Cell")(UNITS, **kwargs)
+        our_cell = getattr(ours_lib, case.layer + "Cell")(UNITS, **kwargs)
+        return (keras.layers.RNN(builtin_cell, **rnn_kwargs),
+                keras.layers.RNN(our_cell, **rnn_kwargs))
+    return (getattr(keras.layers, case.layer)(UNITS, **kwargs),
+            getattr(ours_lib, case.layer)(UNITS, **kwargs))
+
+
+def _randomize(layer, rng) -> None:
+    """Give `layer` random weights (non-zero biases make the copy check meaningful)."""
+    layer.set_weights([rng.normal(0.0, 0.5, size=w.shape).astype("float32")
+                       for w in layer.get_weights()])
+
+
+def _forward_and_grads(layer, call, watched, jit=False):
+    """Run ``call(layer, *watched)`` under a tape; return (outputs, grads wrt watched + weights).
+
+    The loss is ``Σ_k sum(output_k * R_k)`` with R_k drawn from a fixed seed
+    (the same for both layers, since their output shapes agree). With `jit`
+    the forward and backward pass run in one XLA-compiled `tf.function`, as
+    in ``model.compile(jit_compile=True)`` training.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    def run(*tensors):
+        loss_rng = np.random.default_rng(1)
+        with tf.GradientTape() as tape:
+            for tensor in tensors:
+                tape.watch(tensor)
+            outputs = _flatten(call(layer, *tensors))
+            loss = tf.add_n([
+                tf.reduce_sum(out * loss_rng.normal(size=tuple(out.shape)).astype("float32"))
+                for out in outputs
+            ])
+        grads = tape.gradient(loss, list(tensors) + list(layer.trainable_weights))
+        return outputs, grads
+
+    if jit:
+        run = tf.function(run, jit_compile=True)
+    outputs, grads = run(*watched)
+    return [o.numpy() for o in outputs], [None if g is None else g.numpy() for g in grads]
+
+
+def run_keras_case(case: KerasCase) -> dict:
+    """Run one case; return its table row.
+
+    Returns:
+        ``{"layer", "options", "max_out", "max_state", "max_grad", "against":
+        "keras", "ok", "id"}`` where ``max_out`` compares the main output,
+        ``max_state`` every returned state (0.0 when none are returned) and
+        ``max_grad`` the input and weight gradients.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    rng = _rng(case)
+    keras.utils.set_random_seed(zlib.crc32(case.id.encode()) % (2**31))
+    x = tf.constant(rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32"))
+    scenario = case.scenario
+    # training=True takes our training-only code paths (the fused loop); the
+    # built-in computes the same function in both modes when nothing is dropped.
+    training = scenario not in ("inference", "dropout(inference)")
+    watched = [x]
+    layer_kwargs = {"return_sequences": True, "return_state": True}
+    wrap = None
+    mask = None
+
+    if scenario == "last":
+        layer_kwargs = {}
+    elif scenario in ("mask-end", "mask-middle", "bidirectional+mask"):
+        embedding = keras.layers.Embedding(VOCAB, FEATURES, mask_zero=True)
+        ids = _masked_ids(rng, "end" if scenario == "mask-end" else "middle")
+        x = embedding(ids)
+        mask = embedding.compute_mask(ids)
+        watched = [x]
+        if scenario == "bidirectional+mask":
+            layer_kwargs = {"return_sequences": True}
+            wrap = "bidirectional"
+    elif scenario == "go_backwards":
+        layer_kwargs["go_backwards"] = True
+    elif scenario == "bidirectional":
+        wrap = "bidirectional"
+    elif scenario == "stateful":
+        layer_kwargs["stateful"] = True
+    elif scenario == "unroll":
+        layer_kwargs["unroll"] = True
+    elif scenario == "dropout(inference)":
+        layer_kwargs.update(dropout=0.3, recurrent_dropout=0.3, seed=7)
+    elif scenario == "dropout(training)":
+        # Same seed and same call sequence -> Keras draws the same masks for both.
+        layer_kwargs.update(dropout=0.3, recurrent_dropout=0.3, seed=7)
+        training = True
+    elif scenario == "input-dropout(training)":
+        layer_kwargs.update(dropout=0.3, seed=7)
+        training = True
+
+    builtin, ours = _make_layers(case, **layer_kwargs)
+    if wrap == "bidirectional":
+        builtin = keras.layers.Bidirectional(builtin, merge_mode="concat")
+        ours = keras.layers.Bidirectional(ours, merge_mode="concat")
+
+    initial_state = None
+    if scenario == "initial_state":
+        sizes = builtin.cell.state_size
+        sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+        initial_state = [tf.constant(rng.normal(size=(BATCH, s)).astype("float32"))
+                         for s in sizes]
+        watched = [x, *initial_state]
+
+    def call(layer, inputs, *states):
+        kwargs = {"training": training}
+        if mask is not None:
+            kwargs["mask"] = mask
+        if states:
+            kwargs["initial_state"] = list(states)
+        return layer(inputs, **kwargs)
+
+    # Build both, then randomize the source and copy into the target.
+    for layer in (builtin, ours):
+        call(layer, *watched)
+        if scenario == "stateful":
+            layer.reset_state()
+    source, target = (ours, builtin) if scenario == "ours->keras" else (builtin, ours)
+    _randomize(source, rng)
+    target.set_weights(source.get_weights())
+
+    if scenario == "stateful":
+        x2 = tf.constant(rng.normal(size=x.shape).astype("float32"))
+        results = []
+        for layer in (builtin, ours):
+            first = [o.numpy() for o in _flatten(layer(x, training=True))]
+            outs2, grads = _forward_and_grads(layer, lambda l, x_: l(x_, training=True), [x2])
+            layer.reset_state()
+            again = [o.numpy() for o in _flatten(layer(x, training=True))]
+            results.append((first + outs2 + again, grads, len(first)))
+        (b_out, b_grad, n), (o_out, o_grad, _) = results
+        main = [0, n, 2 * n]
+        return _row(case, [b_out[i] for i in main], [o_out[i] for i in main],
+                    [v for i, v in enumerate(b_out) if i not in main],
+                    [v for i, v in enumerate(o_out) if i not in main], b_grad, o_grad)
+
+    jit = scenario == "xla"
+    b_out, b_grad = _forward_and_grads(builtin, call, watched, jit=jit)
+    o_out, o_grad = _forward_and_grads(ours, call, watched, jit=jit)
+    if len(b_grad) != len(o_grad):
+        o_grad = o_grad + [None]  # different number of weights: forces a failure
+    return _row(case, b_out[:1], o_out[:1], b_out[1:], o_out[1:], b_grad, o_grad)
+
+
+def _row(case, b_main, o_main, b_states, o_states, b_grad, o_grad) -> dict:
+    max_out = _max_diff(b_main, o_main)
+    max_state = _max_diff(b_states, o_states)
+    max_grad = _max_diff(b_grad, o_grad)
+    ok = all(v <= TOLERANCE for v in (max_out, max_state, max_grad))
+    return {
+        "layer": case.layer,
+        "options": case.label,
+        "max_out": max_out,
+        "max_state": max_state,
+        "max_grad": max_grad,
+        "against": "keras",
+        "ok": ok,
+        "id": case.id,
+    }
+
+
+def keras_verify_cases(quick: bool = False) -> list[dict]:
+    """Run every Keras equivalence case and return the table rows.
+
+    Args:
+        quick: Default False. True runs the smaller set (see `keras_cases`).
+
+    >>> rows = keras_verify_cases(quick=True)  # doctest: +SKIP
+    >>> {row["against"] for row in rows}       # doctest: +SKIP
+    {'keras'}
+    """
+    return [run_keras_case(case) for case in keras_cases(quick)]
+
+
+def torch_rows(quick: bool = False) -> tuple[list[dict], str | None]:
+    """Rows from `kerasrnn.interop.torch_verify_cases()`, or ``([], note)`` when unavailable."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return [], "PyTorch is not installed: the from_torch rows were skipped (pip install torch)."
+    try:
+        from kerasrnn.interop import torch_verify_cases
+    except ImportError as exc:
+        return [], f"kerasrnn.interop.torch_verify_cases is not available ({exc}): torch rows skipped."
+    params = inspect.signature(torch_verify_cases).parameters
+    rows = torch_verify_cases(quick=quick) if "quick" in params else torch_verify_cases()
+    return [dict(row, against=row.get("against", "torch")) for row in rows], None
+
+
+# -- output -------------------------------------------------------------------
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "inf"
+    return f"{value:.1e}"
+
+
+def format_table(rows: list[dict]) -> str:
+    """An aligned text table: layer | options | max|Δ| out | state | grad | vs | ok."""
+    header = ["layer", "options", "max|Δ| out", "max|Δ| state", "max|Δ| grad", "vs", "ok"]
+    body = [
+        [str(r["layer"]), str(r["options"]), _fmt(r.get("max_out")), _fmt(r.get("max_state")),
+         _fmt(r.get("max_grad")), str(r.get("against", "")), "ok" if r["ok"] else "FAIL"]
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    numeric = {2, 3, 4}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(c) for c in body)])
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@click.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
+@click.option("--quick", is_flag=True, help="Run a smaller set of cases (every option once).")
+def verify_command(as_json: bool, quick: bool):
+    """Prove kerasrnn.layers equal keras.layers (and from_torch equals PyTorch).
+
+    Runs every equivalence case (outputs, states and gradients after a
+    weight copy, float32, tolerance 1e-5) and prints a table; exits with
+    status 1 if any case fails.
+    """
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    rows = keras_verify_cases(quick=quick)
+    extra, note = torch_rows(quick=quick)
+    rows += extra
+    notes = [note] if note else []
+    failed = [r for r in rows if not r["ok"]]
+    if as_json:
+        clean = [{k: _json_safe(v) for k, v in r.items()} for r in rows]
+        click.echo(json.dumps({"ok": not failed, "tolerance": TOLERANCE, "cases": clean,
+                               "notes": notes}, indent=2))
+    else:
+        click.echo(format_table(rows))
+        for text in notes:
+            click.echo(f"note: {text}")
+        click.echo(f"{len(rows) - len(failed)}/{len(rows)} cases within {TOLERANCE:g}"
+                   + ("" if not failed else f"; FAILED: {', '.join(r.get('id', r['layer']) for r in failed)}"))
+    if failed:
+        raise SystemExit(1)

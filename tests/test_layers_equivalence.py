@@ -1,0 +1,109 @@
+"""kerasrnn.layers == keras.layers: outputs, states and gradients after a weight copy.
+
+The cases and the comparison live in `kerasrnn.verify` (the same runner as
+`kerasrnn verify`); this file runs them under pytest and checks the runner
+itself can fail.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kerasrnn import verify
+from kerasrnn.verify import TOLERANCE, keras_cases, run_keras_case
+
+# Every option variant in seq+state and inference, every scenario for each layer's
+# default variant, plus every variant under masks and in Bidirectional+mask.
+_CROSS = {"mask-middle", "bidirectional+mask"}
+CASES = keras_cases(quick=True) + [
+    case for case in keras_cases()
+    if case.scenario in _CROSS and case not in keras_cases(quick=True)
+]
+
+
+def test_case_set_covers_every_variant_and_scenario():
+    for layer, variants in verify.VARIANTS.items():
+        assert {c.variant for c in CASES if c.layer == layer} == {v for v, _ in variants}
+        assert {c.scenario for c in CASES if c.layer == layer} == set(verify.SCENARIOS)
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_matches_builtin(case):
+    row = run_keras_case(case)
+    assert row["against"] == "keras"
+    for key in ("max_out", "max_state", "max_grad"):
+        assert row[key] <= TOLERANCE, row
+    assert row["ok"], row
+
+
+def test_runner_detects_a_difference(monkeypatch):
+    """The runner must fail when ours differs: perturb our LSTM cell by 1e-4."""
+    from kerasrnn.layers.lstm import LSTMCell
+
+    real_call = LSTMCell.call
+
+    def perturbed(self, inputs, states, training=False):
+        h, (h2, c) = real_call(self, inputs, states, training=training)
+        return h + 1e-4, [h2 + 1e-4, c]
+
+    monkeypatch.setattr(LSTMCell, "call", perturbed)
+    # (the inference case runs the cell step by step; training may take the fused loop)
+    case = next(c for c in keras_cases(quick=True) if c.id == "LSTM[default]-inference")
+    row = run_keras_case(case)
+    assert not row["ok"]
+    assert row["max_out"] > TOLERANCE and row["max_state"] > TOLERANCE
+
+
+def test_max_diff_handles_mismatches():
+    a = [np.zeros((2, 3), "float32")]
+    assert verify._max_diff(a, [np.full((2, 3), 2e-5, "float32")]) == pytest.approx(2e-5)
+    assert verify._max_diff(a, [np.zeros((3, 2), "float32")]) == math.inf
+    assert verify._max_diff(a, []) == math.inf
+    assert verify._max_diff([None], [a[0]]) == math.inf
+    assert verify._max_diff(a, [np.full((2, 3), np.nan, "float32")]) == math.inf
+
+
+def _fake_rows(ok=True):
+    return [
+        {"layer": "LSTM", "options": "default · seq+state", "max_out": 0.0, "max_state": 0.0,
+         "max_grad": 1.2e-7, "against": "keras", "ok": True, "id": "LSTM[default]-seq+state"},
+        {"layer": "GRU", "options": "no-bias · unroll", "max_out": 3e-4 if not ok else 1e-8,
+         "max_state": 0.0, "max_grad": 0.0, "against": "keras", "ok": ok, "id": "GRU[no-bias]-unroll"},
+    ]
+
+
+def test_verify_command_prints_table_and_exit_code(monkeypatch):
+    torch_row = {"layer": "nn.LSTM", "options": "proj_size=3", "max_out": 1e-7,
+                 "max_state": 1e-7, "max_grad": None, "against": "torch", "ok": True}
+    monkeypatch.setattr(verify, "keras_verify_cases", lambda quick=False: _fake_rows())
+    monkeypatch.setattr(verify, "torch_rows", lambda quick=False: ([torch_row], None))
+    result = CliRunner().invoke(verify.verify_command, [])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:2] == ["layer", "options"] and "vs" in lines[0]
+    assert any(line.startswith("nn.LSTM") and "torch" in line for line in lines)
+    assert "3/3 cases within 1e-05" in result.output
+    # columns are aligned: the "ok" column starts at the same offset in every data row
+    data = [line for line in lines[2:5]]
+    assert len({line.rindex(" ok") for line in data}) == 1
+
+    monkeypatch.setattr(verify, "keras_verify_cases", lambda quick=False: _fake_rows(ok=False))
+    result = CliRunner().invoke(verify.verify_command, ["--quick"])
+    assert result.exit_code == 1
+    assert "FAIL" in result.output and "GRU[no-bias]-unroll" in result.output
+
+
+def test_verify_command_json(monkeypatch):
+    import json
+
+    monkeypatch.setattr(verify, "keras_verify_cases", lambda quick=False: _fake_rows())
+    monkeypatch.setattr(verify, "torch_rows", lambda quick=False: ([], "torch rows skipped"))
+    result = CliRunner().invoke(verify.verify_command, ["--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["ok"] is True and payload["tolerance"] == TOLERANCE
+    assert [row["layer"] for row in payload["cases"]] == ["LSTM", "GRU"]
+    assert payload["notes"] == ["torch rows skipped"]
