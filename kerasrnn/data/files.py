@@ -46,10 +46,12 @@ def expand_paths(paths: str | os.PathLike | list) -> list[str]:
     return files
 
 
-def decode_bytes(data: bytes, path: str, encoding: str = "utf-8") -> str:
+def decode_bytes(data: bytes, path: str, encoding: str = "utf-8", option: str = "--set data.encoding") -> str:
     """Decode `data` read from `path`; a UTF-8 BOM is dropped, CRLF/CR become LF.
 
-    Raises `UserError` naming the byte offset and the ``data.encoding`` option.
+    Raises `UserError` naming the byte offset and the option that sets the
+    encoding (`option`: ``--set data.encoding`` for recipes, ``--encoding`` for
+    commands that read a file directly).
     """
     try:
         text = data.decode(encoding)
@@ -59,15 +61,15 @@ def decode_bytes(data: bytes, path: str, encoding: str = "utf-8") -> str:
         hint = "cp1252" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else "utf-8"
         raise UserError(
             f"{path} is not valid {encoding} at byte {e.start}; "
-            f"pass --set data.encoding={hint} (or the file's encoding)"
+            f"pass {option}={hint} (or the file's encoding)"
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_text_file(path: str | os.PathLike, encoding: str = "utf-8") -> str:
-    """Read one whole file as text with `decode_bytes` (LF line endings).
+def read_text_file(path: str | os.PathLike, encoding: str = "utf-8", option: str = "--set data.encoding") -> str:
+    """Read one whole file as text with `decode_bytes` (LF line endings); `option` as there.
 
     >>> read_text_file("input.txt")[:5]  # doctest: +SKIP
     'First'
@@ -77,9 +79,10 @@ def read_text_file(path: str | os.PathLike, encoding: str = "utf-8") -> str:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        raise UserError(f"file not found: {path}; check data.path") from None
+        where = "data.path" if option.startswith("--set") else "the path"
+        raise UserError(f"file not found: {path}; check {where}") from None
     except IsADirectoryError:
         raise UserError(f"{path} is a directory, expected a file") from None
     except PermissionError:
         raise UserError(f"cannot read {path}: permission denied") from None
-    return decode_bytes(data, path, encoding)
+    return decode_bytes(data, path, encoding, option)

@@ -1,0 +1,419 @@
+"""The ``long_memory`` recipe task: SimpleRNN vs LSTM vs GRU on the adding / copy problems.
+
+Every cell gets the same hidden size, optimizer, step budget, training stream and
+evaluation set at every sequence length T; the result is the final metric next
+to the trivial baseline:
+
+- ``adding``: test MSE vs the MSE of always predicting the mean (≈ 1/6);
+  *solved* when MSE ≤ ``solved_fraction`` × baseline (default 0.1, i.e. 90% of
+  the variance explained).
+- ``copy``: per-token recall accuracy vs chance ``1/vocab``; *solved* when
+  accuracy ≥ 1 - ``solved_fraction`` (default 0.9).
+
+Recipe section (all keys optional; see `LongMemoryConfig`)::
+
+    [run]
+    task = "long_memory"
+    [long_memory]
+    task = "adding"
+    lengths = [10, 50, 100, 200]
+    cells = ["simple_rnn", "lstm", "gru"]
+    units = 32
+    steps = 1200
+
+`run_recipe` writes ``run_dir`` (atomically, via `kerasrnn.rundir`): ``run.json``,
+``recipe.toml``, ``checkpoints/<cell>_T<T>.json`` (one result per trained model,
+reused by ``resume``), ``metrics.json``, ``results.md``, ``long_memory.png`` and
+``gradient_norms.png``. No ``model.keras``: the run holds one small model per
+(cell, T) and only their results are kept. It also works standalone
+(``kerasrnn bench claims`` calls it).
+
+>>> metrics = run_recipe({"long_memory": {"lengths": [5], "steps": 20}}, Path("out"))  # doctest: +SKIP
+>>> sorted(metrics["results"][0])[:3]  # doctest: +SKIP
+['baseline', 'cell', 'curve']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kerasrnn.claims.params import canonical_cell
+from kerasrnn.errors import UserError
+
+TASKS = ("adding", "copy")
+
+
+@dataclass
+class LongMemoryConfig:
+    """The ``[long_memory]`` recipe section.
+
+    Attributes:
+        task: ``"adding"`` (regression, MSE) or ``"copy"`` (recall, accuracy). Default "adding".
+        lengths: sequence lengths / recall distances T. Default [10, 50, 100, 200].
+        cells: cell types, all trained with the same settings. Default all three.
+        units: hidden size of every cell (default 32).
+        steps: training steps (batches) per (cell, T) (default 1200).
+        batch_size: default 64.
+        learning_rate: Adam learning rate (default 0.01).
+        clipnorm: gradient-norm clipping (default 1.0; 0 = off).
+        eval_every: steps between evaluations on the held-out set (default 100).
+        eval_size: held-out sequences (default 1000).
+        num_tokens: copy task: tokens to recall (default 1).
+        vocab: copy task: distinct tokens (default 8).
+        embedding_dim: copy task: embedding size of the input symbols (default 16).
+        solved_fraction: "solved" threshold, see module docstring (default 0.1).
+        gradient_batch: sequences used for the gradient-vs-distance profile (default 32).
+        seed: seed of weights and data; 0 inherits ``[run] seed`` (default 0).
+    """
+
+    task: str = "adding"
+    lengths: list[int] = field(default_factory=lambda: [10, 50, 100, 200])
+    cells: list[str] = field(default_factory=lambda: ["simple_rnn", "lstm", "gru"])
+    units: int = 32
+    steps: int = 1200
+    batch_size: int = 64
+    learning_rate: float = 0.01
+    clipnorm: float = 1.0
+    eval_every: int = 100
+    eval_size: int = 1000
+    num_tokens: int = 1
+    vocab: int = 8
+    embedding_dim: int = 16
+    solved_fraction: float = 0.1
+    gradient_batch: int = 32
+    seed: int = 0
+
+
+#: Recipe schema for `kerasrnn.recipes`: section name -> dataclass.
+SCHEMA = {"long_memory": LongMemoryConfig}
+
+
+def _valid_keys() -> str:
+    return ", ".join(f.name for f in dataclasses.fields(LongMemoryConfig))
+
+
+def parse_config(section: dict | None, run_seed: int = 0) -> LongMemoryConfig:
+    """Validate a ``[long_memory]`` dict into a `LongMemoryConfig` (UserError on bad input).
+
+    >>> parse_config({"lengths": [10, 20], "cells": ["rnn"]}).cells
+    ['simple_rnn']
+    """
+    section = dict(section or {})
+    hints = typing.get_type_hints(LongMemoryConfig)
+    for key, value in section.items():
+        if key not in hints:
+            raise UserError(f"unknown key {key!r} in [long_memory]; valid keys: {_valid_keys()}")
+        tp = hints[key]
+        if typing.get_origin(tp) is list:
+            (elem,) = typing.get_args(tp)
+            ok = isinstance(value, list) and value and all(isinstance(v, elem) and not isinstance(v, bool) for v in value)
+            if not ok:
+                raise UserError(f"long_memory.{key} must be a non-empty list of {elem.__name__}, got {value!r}")
+        elif tp is float and isinstance(value, int) and not isinstance(value, bool):
+            section[key] = float(value)
+        elif not isinstance(value, tp) or isinstance(value, bool):
+            raise UserError(f"long_memory.{key} must be {tp.__name__}, got {value!r}")
+    cfg = LongMemoryConfig(**section)
+    if cfg.task not in TASKS:
+        raise UserError(f"long_memory.task must be one of {', '.join(TASKS)}, got {cfg.task!r}")
+    try:
+        cfg.cells = [canonical_cell(c) for c in cfg.cells]
+    except ValueError as e:
+        raise UserError(f"long_memory.cells: {e}") from None
+    minimum_T = cfg.num_tokens if cfg.task == "copy" else 2
+    for key in ("units", "steps", "batch_size", "eval_every", "eval_size", "num_tokens",
+                "embedding_dim", "gradient_batch"):
+        if getattr(cfg, key) < 1:
+            raise UserError(f"long_memory.{key} must be >= 1, got {getattr(cfg, key)}")
+    if cfg.vocab < 2:
+        raise UserError(f"long_memory.vocab must be >= 2, got {cfg.vocab}")
+    if any(T < minimum_T for T in cfg.lengths):
+        raise UserError(f"long_memory.lengths must all be >= {minimum_T} for task {cfg.task!r}, got {cfg.lengths}")
+    if not 0 < cfg.solved_fraction < 1 or cfg.learning_rate <= 0 or cfg.clipnorm < 0:
+        raise UserError("long_memory: need 0 < solved_fraction < 1, learning_rate > 0 and clipnorm >= 0, "
+                        f"got {cfg.solved_fraction}, {cfg.learning_rate}, {cfg.clipnorm}")
+    if cfg.seed == 0:
+        cfg.seed = int(run_seed)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- one model
+
+
+def _data_kwargs(cfg: LongMemoryConfig) -> dict:
+    return {"num_tokens": cfg.num_tokens, "vocab": cfg.vocab} if cfg.task == "copy" else {}
+
+
+def build_model(cfg: LongMemoryConfig, cell: str, T: int):
+    """The model for one (cell, T): the recurrent layer is named ``rnn_0``.
+
+    adding: ``Input((T, 2)) -> rnn_0 -> Dense(1)``.
+    copy: ``Input((K+T,) int32) -> Embedding(vocab+2) -> rnn_0 (sequences) ->
+    Cropping1D(keep last K) -> Dense(vocab)`` (logits).
+    """
+    import keras
+
+    from kerasrnn.data.long_memory import copy_input_size
+    from kerasrnn.layers import get_layer_class
+
+    layer_cls = get_layer_class(cell)
+    if cfg.task == "adding":
+        inputs = keras.Input((T, 2), name="x")
+        h = layer_cls(cfg.units, name="rnn_0")(inputs)
+        outputs = keras.layers.Dense(1, name="y")(h)
+    else:
+        inputs = keras.Input((cfg.num_tokens + T,), dtype="int32", name="tokens")
+        e = keras.layers.Embedding(copy_input_size(cfg.vocab), cfg.embedding_dim, name="embedding")(inputs)
+        h = layer_cls(cfg.units, return_sequences=True, name="rnn_0")(e)
+        h = keras.layers.Cropping1D((T, 0), name="recall_steps")(h)
+        outputs = keras.layers.Dense(cfg.vocab, name="logits")(h)
+    return keras.Model(inputs, outputs, name=f"{cell}_T{T}")
+
+
+def _rnn_inputs(model, x: np.ndarray, task: str) -> np.ndarray:
+    """What the recurrent layer sees (embedded tokens for copy)."""
+    if task == "adding":
+        return x
+    return np.asarray(model.get_layer("embedding")(x))
+
+
+def train_one(cfg: LongMemoryConfig, cell: str, T: int) -> dict:
+    """Train one cell at one length; returns its result dict (JSON-serialisable)."""
+    import keras
+    import tensorflow as tf
+
+    from kerasrnn.claims.measure import gradient_norm_profile
+    from kerasrnn.data.long_memory import adding_baseline_mse, batches, generate
+    from kerasrnn.layers import recommended_jit_compile
+
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(cfg, cell, T)
+    jit = recommended_jit_compile(cell)
+    kwargs = _data_kwargs(cfg)
+    x_val, y_val = generate(cfg.task, cfg.eval_size, T, seed=(cfg.seed, T, 1), **kwargs)
+    optimizer = keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm or None)
+    optimizer.build(model.trainable_variables)
+    if cfg.task == "adding":
+        loss_fn = keras.losses.MeanSquaredError()
+        baseline = adding_baseline_mse(y_val)
+    else:
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        baseline = 1.0 / cfg.vocab
+
+    @tf.function(jit_compile=jit)
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    @tf.function(jit_compile=jit)
+    def predict(x):
+        return model(x, training=False)
+
+    def evaluate() -> float:
+        preds = np.concatenate([np.asarray(predict(x_val[i:i + 500])) for i in range(0, len(x_val), 500)])
+        if cfg.task == "adding":
+            return float(np.mean((preds.astype(np.float64) - y_val) ** 2))
+        return float(np.mean(preds.argmax(-1) == y_val))
+
+    def solved(metric: float) -> bool:
+        if cfg.task == "adding":
+            return metric <= cfg.solved_fraction * baseline
+        return metric >= 1.0 - cfg.solved_fraction
+
+    gx = _rnn_inputs(model, x_val[: cfg.gradient_batch], cfg.task)
+    grad_init = gradient_norm_profile(model.get_layer("rnn_0"), gx, seed=cfg.seed)
+    stream = batches(cfg.task, T, cfg.batch_size, seed=(cfg.seed, T, 0), **kwargs)
+    curve, steps_to_solve, seconds_to_solve = [], None, None
+    start = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        xb, yb = next(stream)
+        loss = float(train_step(xb, yb))
+        if step == 1:  # the first call traces/compiles: keep it out of the per-step time
+            compile_seconds = time.perf_counter() - start
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            metric = evaluate()
+            curve.append({"step": step, "train_loss": loss, "metric": metric,
+                          "seconds": time.perf_counter() - start})
+            if steps_to_solve is None and solved(metric):
+                steps_to_solve, seconds_to_solve = step, time.perf_counter() - start
+            if not math.isfinite(loss):
+                break
+    train_seconds = time.perf_counter() - start
+    metric = curve[-1]["metric"]
+    gx = _rnn_inputs(model, x_val[: cfg.gradient_batch], cfg.task)
+    grad_trained = gradient_norm_profile(model.get_layer("rnn_0"), gx, seed=cfg.seed)
+    return {
+        "cell": cell, "T": T, "task": cfg.task,
+        "metric_name": "mse" if cfg.task == "adding" else "accuracy",
+        "metric": metric, "baseline": baseline,
+        "normalized": metric / baseline if cfg.task == "adding" else metric,
+        "solved": solved(metric), "steps_to_solve": steps_to_solve,
+        "seconds_to_solve": seconds_to_solve, "train_seconds": train_seconds,
+        "compile_seconds": compile_seconds,
+        "seconds_per_step": (train_seconds - compile_seconds) / max(1, curve[-1]["step"] - 1),
+        "jit_compile": jit, "params": int(model.get_layer("rnn_0").count_params()),
+        "curve": curve,
+        "grad_norm_init": grad_init.tolist(), "grad_norm_trained": grad_trained.tolist(),
+    }
+
+
+# ----------------------------------------------------------------------------- the recipe
+
+
+def summarize(results: list[dict], cfg: LongMemoryConfig) -> dict:
+    """Per-cell summary: longest solved T, mean normalized metric, metric by T."""
+    by_cell: dict[str, dict] = {}
+    for cell in cfg.cells:
+        rows = sorted((r for r in results if r["cell"] == cell), key=lambda r: r["T"])
+        solved = [r["T"] for r in rows if r["solved"]]
+        by_cell[cell] = {
+            "longest_solved_T": max(solved) if solved else 0,
+            "mean_normalized": float(np.mean([r["normalized"] for r in rows])) if rows else None,
+            "metric_by_T": {str(r["T"]): r["metric"] for r in rows},
+            "steps_to_solve_by_T": {str(r["T"]): r["steps_to_solve"] for r in rows},
+            "seconds_per_step": float(np.median([r["seconds_per_step"] for r in rows])) if rows else None,
+        }
+    return by_cell
+
+
+def results_markdown(results: list[dict], cfg: LongMemoryConfig) -> str:
+    """Markdown table: one row per cell, one column per T (metric, ✓ when solved)."""
+    lengths = sorted({r["T"] for r in results})
+    name = "MSE (baseline = predict the mean)" if cfg.task == "adding" else f"accuracy (chance {1 / cfg.vocab:.3f})"
+    lines = [f"Long-memory task `{cfg.task}`, {name}; units={cfg.units}, steps={cfg.steps}, "
+             f"batch={cfg.batch_size}, lr={cfg.learning_rate}. ✓ = solved "
+             f"({'MSE ≤ %.2f × baseline' % cfg.solved_fraction if cfg.task == 'adding' else 'accuracy ≥ %.2f' % (1 - cfg.solved_fraction)}).",
+             "", "| cell | " + " | ".join(f"T={T}" for T in lengths) + " |",
+             "|---|" + "---|" * len(lengths)]
+    if cfg.task == "adding" and results:
+        lines.append("| *baseline* | " + " | ".join(
+            f"{np.mean([r['baseline'] for r in results if r['T'] == T]):.3f}" for T in lengths) + " |")
+    for cell in cfg.cells:
+        cells = []
+        for T in lengths:
+            r = next((r for r in results if r["cell"] == cell and r["T"] == T), None)
+            cells.append("–" if r is None else f"{r['metric']:.3f}{' ✓' if r['solved'] else ''}")
+        lines.append(f"| {cell} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(results: list[dict], cfg: LongMemoryConfig, run_dir: Path) -> list[str]:
+    """``long_memory.png`` (metric vs T) and ``gradient_norms.png`` (longest T); returns file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kerasrnn import atomic
+
+    written = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for cell in cfg.cells:
+        rows = sorted((r for r in results if r["cell"] == cell), key=lambda r: r["T"])
+        ax.plot([r["T"] for r in rows], [r["normalized"] for r in rows], "o-", label=cell)
+    if cfg.task == "adding":
+        ax.axhline(1.0, color="gray", ls="--", label="predict the mean")
+        ax.axhline(cfg.solved_fraction, color="gray", ls=":", label="solved")
+        ax.set_ylabel("test MSE / baseline MSE")
+        ax.set_yscale("log")
+    else:
+        ax.axhline(1.0 / cfg.vocab, color="gray", ls="--", label="chance")
+        ax.set_ylabel("recall accuracy")
+    ax.set_xlabel("sequence length T")
+    ax.set_title(f"{cfg.task}: {cfg.units} units, {cfg.steps} steps")
+    ax.legend()
+    fig.tight_layout()
+    with atomic.atomic_file(run_dir / "long_memory.png", suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    written.append("long_memory.png")
+
+    T = max(r["T"] for r in results)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, cell in enumerate(cfg.cells):
+        r = next((r for r in results if r["cell"] == cell and r["T"] == T), None)
+        if r is None:
+            continue
+        for key, style in (("grad_norm_init", "--"), ("grad_norm_trained", "-")):
+            ax.semilogy(np.maximum(r[key], 1e-30), style, color=f"C{i}",
+                        label=f"{cell} ({'init' if key.endswith('init') else 'trained'})")
+    ax.set_xlabel("distance T-1-t (steps back from the end)")
+    ax.set_ylabel("‖∂h_T/∂x_t‖")
+    ax.set_title(f"Gradient vs distance ({cfg.task}, T={T})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic.atomic_file(run_dir / "gradient_norms.png", suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    written.append("gradient_norms.png")
+    return written
+
+
+def run_recipe(recipe: dict, run_dir: Path, resume: bool = False) -> dict:
+    """Train every cell at every length and write the results into `run_dir`.
+
+    Like the other recipe tasks, the run is built in the sibling work directory
+    ``.partial-<name>/`` and renamed onto `run_dir` when complete (`kerasrnn.rundir`).
+
+    Args:
+        recipe: the resolved recipe (``{"run": {...}, "long_memory": {...}}``); a bare
+            ``[long_memory]`` dict is accepted too (standalone use).
+        run_dir: the run directory to create (replaced if it exists).
+        resume: reuse ``checkpoints/<cell>_T<T>.json`` of an interrupted (or finished)
+            run instead of retraining those models.
+
+    Returns:
+        The ``metrics.json`` dict: ``{"task", "config", "summary", "results"}``.
+
+    >>> run_recipe({"long_memory": {"lengths": [5], "steps": 10, "cells": ["gru"]}}, Path("/tmp/lm"))  # doctest: +SKIP
+    """
+    import click
+
+    from kerasrnn import atomic, rundir
+
+    if "run" not in recipe and "long_memory" not in recipe:
+        recipe = {"long_memory": recipe}
+    run_section = {"task": "long_memory", "name": Path(run_dir).name, "seed": 0, "description": "",
+                   **recipe.get("run", {})}
+    cfg = parse_config(recipe.get("long_memory"), run_seed=run_section["seed"])
+    recipe = {"run": run_section, "long_memory": dataclasses.asdict(cfg)}
+    run_dir = Path(run_dir)
+    work = rundir.work_dir_for(run_dir)
+    if resume and (work / "checkpoints").is_dir():
+        click.echo(f"Resuming interrupted run from {work}", err=True)
+    else:
+        work = rundir.start(run_dir, resume)
+    (work / "checkpoints").mkdir(exist_ok=True)
+    rundir.write_info(work, recipe, cells=cfg.cells, lengths=cfg.lengths, units=cfg.units,
+                      long_memory_task=cfg.task)
+    results = []
+    for T in cfg.lengths:
+        for cell in cfg.cells:  # cells interleaved within each length
+            path = work / "checkpoints" / f"{cell}_T{T}.json"
+            if resume and path.is_file():
+                results.append(json.loads(path.read_text(encoding="utf-8")))
+                continue
+            r = train_one(cfg, cell, T)
+            click.echo(f"long_memory {cfg.task} T={T:<4d} {cell:<10s} {r['metric_name']}={r['metric']:.4f} "
+                       f"(baseline {r['baseline']:.4f}){' solved' if r['solved'] else ''} "
+                       f"[{r['train_seconds']:.1f}s]", err=True)
+            atomic.write_text(path, json.dumps(r) + "\n")
+            results.append(r)
+    metrics = {"task": cfg.task, "config": dataclasses.asdict(cfg),
+               "summary": summarize(results, cfg), "results": results}
+    atomic.write_text(work / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    atomic.write_text(work / "results.md", results_markdown(results, cfg))
+    plot_results(results, cfg, work)
+    rundir.finish(work, run_dir)
+    return metrics
