@@ -1,0 +1,329 @@
+"""Recipes: declarative TOML files that describe one training run.
+
+A recipe has a ``[run]`` section (which task, the run name, the seed) and one
+section per stage of its task, e.g. ``[data]``, ``[model]``, ``[train]``,
+``[eval]``. Every task module (see `TASKS`) exposes ``SCHEMA``: a dict
+``section -> dataclass`` whose typed fields and defaults are the valid keys of
+that section. A task module without ``SCHEMA`` (e.g. the claims module's
+``long_memory``) receives its other sections as plain dicts and validates them
+itself.
+
+Resolution = TOML file + ``--set section.key=value`` overrides + defaults,
+checked against the schema: an unknown section or key, or a value of the wrong
+type, is a `UserError` that names the valid keys. The resolved recipe is a plain
+dict (TOML/JSON-serialisable) with every key filled in.
+
+>>> recipe = load_recipe("sine-forecast", ["train.epochs=3"])  # doctest: +SKIP
+>>> recipe["train"]["epochs"]  # doctest: +SKIP
+3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from kerasrnn.errors import UserError
+
+# run.task -> "module:function" that runs it as `fn(recipe, run_dir, resume) -> metrics`.
+TASKS = {
+    "generation": "kerasrnn.tasks.generation:run",
+    "classification": "kerasrnn.tasks.classification:run",
+    "forecasting": "kerasrnn.tasks.forecasting:run",
+    "long_memory": "kerasrnn.claims.long_memory:run_recipe",
+}
+
+
+@dataclass
+class RunConfig:
+    """The ``[run]`` section, common to every task.
+
+    Attributes:
+        task: one of `TASKS` (required).
+        name: run name = folder under ``saved_models/`` (default: the recipe's file name).
+        seed: seed for Python, NumPy and TensorFlow (default 0).
+        description: one line shown by ``kerasrnn recipe list``.
+    """
+
+    task: str = ""
+    name: str = ""
+    seed: int = 0
+    description: str = ""
+
+
+# ----------------------------------------------------------------------------- lookup
+
+
+def recipes_dir() -> Path:
+    """The folder of shipped recipes: ``$KERASRNN_RECIPES`` or ``<repo>/recipes``."""
+    env = os.environ.get("KERASRNN_RECIPES")
+    if env:
+        return Path(env)
+    import kerasrnn
+
+    return Path(kerasrnn.__file__).resolve().parent.parent / "recipes"
+
+
+def list_recipes() -> list[str]:
+    """Names of the shipped recipes (file stems in `recipes_dir()`), sorted."""
+    folder = recipes_dir()
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def find_recipe(name_or_path: str) -> Path:
+    """Resolve a recipe name (``recipes/NAME.toml``) or a path to a ``.toml`` file.
+
+    >>> find_recipe("sine-forecast").name  # doctest: +SKIP
+    'sine-forecast.toml'
+    """
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or os.sep in name_or_path or "/" in name_or_path:
+        if not path.is_file():
+            raise UserError(f"recipe file {name_or_path!r} does not exist; give a path to a .toml file "
+                            f"or one of the shipped names: {', '.join(list_recipes())}")
+        return path
+    candidate = recipes_dir() / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        raise UserError(f"unknown recipe {name_or_path!r}; shipped recipes: {', '.join(list_recipes()) or '(none)'} "
+                        f"(see `kerasrnn recipe list`), or give a path to a .toml file")
+    return candidate
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML file; a syntax error becomes a one-line `UserError`."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"recipe {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"recipe {path} is not UTF-8 text; save it as UTF-8") from None
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+def task_schema(task: str) -> dict[str, type] | None:
+    """``SCHEMA`` of the module implementing `task` (None if it validates itself)."""
+    if task not in TASKS:
+        raise UserError(f"unknown run.task {task!r}; valid tasks: {', '.join(sorted(TASKS))}")
+    module_name = TASKS[task].split(":")[0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise UserError(f"task {task!r} is not available in this installation (no module {module_name})") from None
+        raise
+    return getattr(module, "SCHEMA", None)
+
+
+def _field_types(cls) -> dict[str, typing.Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) if typing.get_origin(tp) is None else str(tp).replace("typing.", "")
+
+
+def _check_value(where: str, tp, value):
+    """Check a TOML value against a field type (int is accepted for float)."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (elem,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise UserError(f"{where} must be a list of {_type_name(elem)}, got {value!r}")
+        return [_check_value(f"{where}[{i}]", elem, v) for i, v in enumerate(value)]
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool) or not isinstance(value, tp):
+        raise UserError(f"{where} must be {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _coerce_string(where: str, tp, text: str):
+    """Convert a ``--set`` value (a string) to the type of the field."""
+    origin = typing.get_origin(tp)
+    try:
+        if origin is list:
+            (elem,) = typing.get_args(tp)
+            if text.strip().startswith("["):
+                return _check_value(where, tp, tomllib.loads(f"v = {text}")["v"])
+            items = [t.strip() for t in text.split(",") if t.strip()]
+            return [_coerce_string(where, elem, t) for t in items]
+        if tp is bool:
+            low = text.strip().lower()
+            if low in ("true", "1", "yes", "on"):
+                return True
+            if low in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(text)
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        if tp is str:
+            t = text
+            if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
+                t = t[1:-1]
+            return t
+    except (ValueError, tomllib.TOMLDecodeError):
+        raise UserError(f"--set {where}={text}: expected {_type_name(tp)}, got {text!r}") from None
+    raise UserError(f"--set {where}: unsupported type {_type_name(tp)}")
+
+
+def _parse_literal(text: str):
+    """Best-effort TOML literal for sections without a schema; falls back to the string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_override(item: str) -> tuple[str, str, str]:
+    """Split ``section.key=value`` into its three parts.
+
+    >>> parse_override("train.epochs=3")
+    ('train', 'epochs', '3')
+    """
+    if "=" not in item or "." not in item.split("=", 1)[0]:
+        raise UserError(f"--set {item!r}: expected section.key=value, e.g. --set train.epochs=3")
+    lhs, value = item.split("=", 1)
+    section, key = lhs.strip().split(".", 1)
+    return section, key, value
+
+
+def _valid_keys(cls) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(cls))
+
+
+def resolve(raw: dict, overrides: list[str] | tuple[str, ...] = (), default_name: str = "") -> dict:
+    """Validate a parsed recipe, apply ``--set`` overrides and fill in defaults.
+
+    Args:
+        raw: the parsed TOML (``{section: {key: value}}``).
+        overrides: ``"section.key=value"`` strings, applied in order.
+        default_name: run name when ``run.name`` is not given (the file stem).
+
+    Returns:
+        The resolved recipe: ``{section: {key: value}}`` with every schema key present.
+
+    >>> resolve({"run": {"task": "forecasting"}}, ["train.epochs=2"])["train"]["epochs"]  # doctest: +SKIP
+    2
+    """
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    parsed = [parse_override(o) for o in overrides]
+    run_raw = raw.setdefault("run", {})
+    if not isinstance(run_raw, dict):
+        raise UserError("recipe key 'run' must be a [run] section")
+    for section, key, value in parsed:  # run.task decides the schema: apply run.* first
+        if section == "run":
+            types = _field_types(RunConfig)
+            if key not in types:
+                raise UserError(f"unknown key {key!r} in [run]; valid keys: {_valid_keys(RunConfig)}")
+            run_raw[key] = _coerce_string(f"run.{key}", types[key], value)
+    task = run_raw.get("task", "")
+    if not task:
+        raise UserError(f"recipe has no run.task; set it to one of: {', '.join(sorted(TASKS))}")
+    schema = task_schema(task)
+    sections = {"run": RunConfig, **(schema or {})}
+
+    for section, key, value in parsed:
+        if section == "run":
+            continue
+        if section not in sections and schema is not None:
+            raise UserError(f"unknown recipe section [{section}] for task {task!r}; "
+                            f"valid sections: {', '.join(sections)}")
+        target = raw.setdefault(section, {})
+        if section in sections:
+            types = _field_types(sections[section])
+            if key not in types:
+                raise UserError(f"unknown key {key!r} in [{section}]; valid keys: {_valid_keys(sections[section])}")
+            target[key] = _coerce_string(f"{section}.{key}", types[key], value)
+        else:
+            target[key] = _parse_literal(value)
+
+    resolved: dict = {}
+    for section, values in raw.items():
+        if not isinstance(values, dict):
+            raise UserError(f"recipe key {section!r} must be a [section] table; valid sections: {', '.join(sections)}")
+        if section not in sections:
+            if schema is not None:
+                raise UserError(f"unknown recipe section [{section}] for task {task!r}; "
+                                f"valid sections: {', '.join(sections)}")
+            resolved[section] = values
+            continue
+        cls = sections[section]
+        types = _field_types(cls)
+        unknown = sorted(set(values) - set(types))
+        if unknown:
+            raise UserError(f"unknown key {unknown[0]!r} in [{section}]; valid keys: {_valid_keys(cls)}")
+        checked = {k: _check_value(f"{section}.{k}", types[k], v) for k, v in values.items()}
+        resolved[section] = dataclasses.asdict(cls(**checked))
+    for section, cls in sections.items():
+        resolved.setdefault(section, dataclasses.asdict(cls()))
+    if not resolved["run"]["name"]:
+        resolved["run"]["name"] = default_name or task
+    name = resolved["run"]["name"]
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise UserError(f"run.name {name!r} must be a plain folder name (no '/', not starting with '.')")
+    # put [run] first, then the schema's order, then anything else
+    ordered = {s: resolved[s] for s in sections if s in resolved}
+    ordered.update({s: v for s, v in resolved.items() if s not in ordered})
+    return ordered
+
+
+def load_recipe(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """Find, parse, override and validate a recipe (see `resolve`)."""
+    path = find_recipe(name_or_path)
+    return resolve(read_toml(path), overrides, default_name=path.stem)
+
+
+def section(recipe: dict, name: str, cls):
+    """The typed dataclass for one section of a resolved recipe.
+
+    >>> section({"train": {"epochs": 2}}, "train", TrainConfig).epochs  # doctest: +SKIP
+    2
+    """
+    return cls(**recipe.get(name, {}))
+
+
+# ----------------------------------------------------------------------------- TOML out
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def to_toml(recipe: dict) -> str:
+    """Serialise a resolved recipe (``{section: {key: scalar|list}}``) as TOML.
+
+    >>> print(to_toml({"run": {"task": "forecasting", "seed": 0}}))
+    [run]
+    task = "forecasting"
+    seed = 0
+    <BLANKLINE>
+    """
+    lines = []
+    for name, values in recipe.items():
+        lines.append(f"[{name}]")
+        for key, value in values.items():
+            if isinstance(value, dict):
+                raise TypeError(f"nested table {name}.{key} is not supported")
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
