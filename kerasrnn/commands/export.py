@@ -1,0 +1,32 @@
+"""`kerasrnn export RUN_DIR --format keras|savedmodel|tflite [--quantize none|float16|int8]`."""
+
+from __future__ import annotations
+
+import click
+
+FORMATS = ("keras", "savedmodel", "tflite")
+QUANTIZE = ("none", "float16", "int8")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+              help="keras (.keras, safe_mode loadable), savedmodel (named signatures), "
+                   "tflite (LiteRT, builtin ops only).")
+@click.option("--quantize", type=click.Choice(QUANTIZE), default="none", show_default=True,
+              help="TFLite only: float16 weights, or int8 (full-integer for the generator's step model, "
+                   "dynamic range otherwise).")
+def export(run_dir, fmt, quantize):
+    """Export a trained run to RUN_DIR/export/<format>[-<quantize>]/, parity-checked, with manifest.json.
+
+    \b
+    Examples:
+      kerasrnn export saved_models/shakespeare-char --format tflite --quantize int8
+      kerasrnn export saved_models/imdb-lstm --format savedmodel
+    """
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kerasrnn.export import export_run
+
+    export_run(run_dir, fmt, quantize, log=click.echo)

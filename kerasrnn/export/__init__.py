@@ -1,0 +1,26 @@
+"""Export trained runs for apps that do not use kerasrnn: ``.keras``, SavedModel, TFLite/LiteRT.
+
+``kerasrnn export RUN_DIR --format keras|savedmodel|tflite [--quantize none|float16|int8]``
+writes ``RUN_DIR/export/<format>[-<quantize>]/`` atomically, after checking the
+artifact against the Keras model on the run's ``samples.npz``; each directory
+has a ``manifest.json`` (inputs/outputs, vocabulary, tokenisation, versions,
+sha256 of every file, parity results).
+
+Modules: `exporter` (orchestration), `tflite` (builtins-only conversion and
+quantisation), `builtins_check` (flatbuffer operator audit), `savedmodel`
+(named signatures), `tokenizer` (the classifier's tokenisation in plain
+Python), `parity`, `manifest`, `runners` (run the artifacts like the Keras path).
+
+>>> from kerasrnn.export import export_run  # doctest: +SKIP
+>>> path, manifest = export_run("saved_models/imdb-lstm", "tflite")  # doctest: +SKIP
+"""
+
+FORMATS = ("keras", "savedmodel", "tflite")
+QUANTIZE = ("none", "float16", "int8")
+
+
+def export_run(run_dir, fmt: str, quantize: str = "none", log=print):
+    """See `kerasrnn.export.exporter.export_run` (imported lazily: TensorFlow is heavy)."""
+    from kerasrnn.export.exporter import export_run as _export_run
+
+    return _export_run(run_dir, fmt, quantize, log=log)

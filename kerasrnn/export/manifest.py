@@ -1,0 +1,79 @@
+"""``manifest.json``: what an export directory holds, for an app developer and for audit.
+
+Fields: ``format``, ``quantize``, ``task``, ``run`` (name and source path),
+``created``, ``versions`` (kerasrnn, TensorFlow, Keras, ai-edge-litert),
+``model_file``, ``inputs``/``outputs`` (or ``signatures``) with shapes and
+dtypes, ``vocabulary_file`` and ``tokenization`` (how text becomes ids),
+``class_names`` / ``scaler`` where relevant, ``quantization``, ``operators``
+(TFLite), ``parity`` (measured against the Keras model, with the tolerance)
+and ``files`` (sha256 and size of every other file in the directory).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from pathlib import Path
+
+NAME = "manifest.json"
+
+
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_table(directory: Path) -> dict:
+    """``{relative path: {"sha256", "bytes"}}`` for every file under `directory` but the manifest."""
+    directory = Path(directory)
+    out = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        rel = path.relative_to(directory).as_posix()
+        if rel != NAME:
+            out[rel] = {"sha256": sha256(path), "bytes": path.stat().st_size}
+    return out
+
+
+def versions() -> dict:
+    """Versions of kerasrnn, TensorFlow, Keras and ai-edge-litert."""
+    import keras
+    import tensorflow as tf
+
+    import kerasrnn
+
+    try:
+        from importlib.metadata import version
+
+        litert = version("ai-edge-litert")
+    except Exception:  # not installed as a distribution
+        litert = None
+    return {"kerasrnn": kerasrnn.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "ai_edge_litert": litert}
+
+
+def write(directory: Path, fields: dict) -> dict:
+    """Write ``manifest.json`` into `directory` (files hashed last); returns the manifest."""
+    manifest = {
+        **fields,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "files": file_table(directory),
+    }
+    (Path(directory) / NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def verify(directory: Path) -> list[str]:
+    """Files whose sha256 no longer matches the manifest (empty list = intact)."""
+    manifest = json.loads((Path(directory) / NAME).read_text(encoding="utf-8"))
+    bad = []
+    for rel, entry in manifest["files"].items():
+        path = Path(directory) / rel
+        if not path.is_file() or sha256(path) != entry["sha256"]:
+            bad.append(rel)
+    return bad

@@ -1,0 +1,88 @@
+"""The classifier's tokenisation rule, in plain Python, for apps that run the TFLite model.
+
+The TFLite classifier takes token ids, because the string lookup of Keras'
+`TextVectorization` has no builtin TFLite kernel. An app reproduces the ids with
+this rule (written to every classifier export's ``manifest.json``) and the
+exported ``vocabulary.txt`` (line i = token id i; line 0 is the empty padding
+token, line 1 ``[UNK]``):
+
+1. lowercase ASCII letters ``A-Z`` only (``tf.strings.lower``; ``É`` stays ``É``);
+2. delete every character of ``!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'``;
+3. split on runs of ASCII whitespace (space, \\t, \\n, \\v, \\f, \\r), dropping empty pieces;
+4. map each token to its line number in ``vocabulary.txt``, 1 (``[UNK]``) if absent;
+5. keep the first ``max_len`` ids and pad with 0 up to ``max_len``.
+
+>>> Tokenizer(["", "[UNK]", "good", "movie"], max_len=4).encode("A GOOD, good Movie!")
+[1, 2, 2, 3]
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+PUNCTUATION = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'"
+WHITESPACE = " \t\n\v\f\r"
+_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz", PUNCTUATION)
+_SPLIT = re.compile("[" + re.escape(WHITESPACE) + "]+")
+
+RULE = {
+    "standardize": "lower_and_strip_punctuation",
+    "lowercase": "ASCII A-Z only (tf.strings.lower)",
+    "strip_characters": PUNCTUATION,
+    "split": "runs of ASCII whitespace " + repr(WHITESPACE) + "; empty pieces dropped",
+    "lookup": "token id = line number in the vocabulary file (0 = padding '', 1 = '[UNK]' for unknown tokens)",
+    "length": "truncate to max_len ids, then right-pad with 0 (padding is masked by the model)",
+    "reference_python": "kerasrnn.export.tokenizer.Tokenizer.encode",
+}
+
+
+def standardize(text: str) -> list[str]:
+    """Steps 1-3 of the rule: the tokens of `text`.
+
+    >>> standardize("It's GREAT, É!")
+    ['its', 'great', 'É']
+    """
+    return [t for t in _SPLIT.split(text.translate(_LOWER)) if t]
+
+
+class Tokenizer:
+    """Text -> padded token ids, exactly like the run's `TextVectorization`.
+
+    Args:
+        vocabulary: tokens, index = id (``vectorizer.get_vocabulary()``).
+        max_len: output length (``output_sequence_length``).
+    """
+
+    def __init__(self, vocabulary: list[str], max_len: int):
+        self.vocabulary = list(vocabulary)
+        self.max_len = int(max_len)
+        self.index = {}
+        for i, token in enumerate(self.vocabulary):
+            self.index.setdefault(token, i)
+        self.oov_id = self.index.get("[UNK]", 1)
+
+    @classmethod
+    def from_file(cls, path, max_len: int) -> "Tokenizer":
+        """Read ``vocabulary.txt`` (UTF-8, one token per line, line i = id i)."""
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
+        if lines and lines[-1] == "":
+            lines = lines[:-1]  # the file ends with a newline
+        return cls(lines, max_len)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text`, length `max_len` (0 = padding)."""
+        ids = [self.index.get(t, self.oov_id) for t in standardize(text)][: self.max_len]
+        return ids + [0] * (self.max_len - len(ids))
+
+    def encode_batch(self, texts) -> "list[list[int]]":
+        """`encode` for each text."""
+        return [self.encode(str(t)) for t in texts]
+
+
+def write_vocabulary(path, vocabulary: list[str]) -> None:
+    """Write `vocabulary` one token per line (line i = id i); refuses tokens with a newline."""
+    bad = [t for t in vocabulary if "\n" in t or "\r" in t]
+    if bad:
+        raise ValueError(f"vocabulary tokens contain line breaks: {bad[:5]!r}")
+    Path(path).write_text("\n".join(vocabulary) + "\n", encoding="utf-8")

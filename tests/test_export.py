@@ -1,0 +1,388 @@
+"""Round-trip tests of `kerasrnn export` on tiny run directories built here, per the run-dir contract.
+
+The fixture builder below writes ``run.json``, ``model.keras``, ``samples.npz``
+and the task's vocab/labels/scaler exactly as ``kerasrnn recipe run`` does,
+from tiny models made of `kerasrnn.layers`, so these tests do not depend on the
+training code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from kerasrnn import layers as krl
+
+CHARS = list("abcdefgh \n")
+WORDS = ["good", "bad", "Film", "movie", "plot", "ACTING", "great", "awful", "it's", "fine", "dull"]
+
+
+# ------------------------------------------------------------------ fixture builder
+
+
+def _write_run(path: Path, task: str, model, samples: dict, extra_files: dict, **task_fields) -> Path:
+    path.mkdir(parents=True)
+    info = {"task": task, "name": path.name, "kerasrnn_version": "0.1.0", "tensorflow_version": "x",
+            "keras_version": keras.__version__, "created": "2026-01-01T00:00:00+00:00",
+            "recipe": {"run": {"task": task, "name": path.name}}, **task_fields}
+    (path / "run.json").write_text(json.dumps(info))
+    model.save(path / "model.keras")
+    np.savez(path / "samples.npz", **samples)
+    for name, data in extra_files.items():
+        (path / name).write_text(json.dumps(data))
+    return path
+
+
+def _perturb(model, rng, scale=0.3):
+    """Stand-in for training: move every trainable weight (biases too) off its initial value."""
+    for w in model.trainable_weights:
+        w.assign(np.asarray(w) + rng.normal(0, scale, size=w.shape).astype("float32"))
+
+
+def _rnn(cell: str, units: int, return_sequences: bool, name: str, bidirectional: bool = False, **kw):
+    if bidirectional:
+        return keras.layers.Bidirectional(
+            krl.get_layer_class(cell)(units, return_sequences=return_sequences, **kw), name=name)
+    return krl.get_layer_class(cell)(units, return_sequences=return_sequences, name=name, **kw)
+
+
+def make_generation_run(root: Path, cell="lstm", num_layers=1, units=8, seed=0, **kw) -> Path:
+    keras.utils.set_random_seed(seed)
+    v = len(CHARS)
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(v, 6, name="embedding")(tokens)
+    for i in range(num_layers):
+        if i:
+            x = keras.layers.Dropout(0.1)(x)
+        x = krl.get_layer_class(cell)(units, return_sequences=True, name=f"rnn_{i}", **kw)(x)
+    model = keras.Model(tokens, keras.layers.Dense(v, name="logits")(x))
+    rng = np.random.default_rng(seed)
+    text = rng.integers(0, v, size=(40, 13)).astype("int32")
+    _perturb(model, rng)
+    name = f"gen-{cell}-{num_layers}x{units}-{seed}" + "".join(f"-{k}{v}" for k, v in kw.items())
+    return _write_run(root / name, "generation", model,
+                      {"x": text[:8, :-1], "y": text[:8, 1:]},
+                      {"vocab.json": {"chars": CHARS, "unknown_char_policy": "error"}},
+                      cell=cell, units=units, num_layers=num_layers)
+
+
+def make_classification_run(root: Path, cell="gru", bidirectional=True, num_layers=1, max_len=7, seed=0,
+                            **kw) -> Path:
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    texts = np.array([" ".join(rng.choice(WORDS, size=rng.integers(1, 10))) + rng.choice(["", "!", ", ok."])
+                      for _ in range(48)])
+    labels = np.array([int("good" in t or "great" in t) for t in texts], "int32")
+    vec = keras.layers.TextVectorization(name="vectorizer", standardize="lower_and_strip_punctuation",
+                                         split="whitespace", output_mode="int", output_sequence_length=max_len,
+                                         max_tokens=12)
+    vec.adapt(texts[:32])
+    text_in = keras.Input(shape=(), dtype="string", name="text")
+    x = keras.layers.Embedding(len(vec.get_vocabulary()), 6, mask_zero=True, name="embedding")(vec(text_in))
+    for i in range(num_layers):
+        last = i == num_layers - 1
+        x = _rnn(cell, 8, not last, f"rnn_{i}", bidirectional, **kw)(x)
+    model = keras.Model(text_in, keras.layers.Dense(2, activation="softmax", name="probs")(x))
+    _perturb(model, rng)
+    samples = {"text": texts[32:], "y": labels[32:]}
+    name = f"clf-{cell}-{'bi' if bidirectional else 'uni'}-{seed}" + "".join(f"-{k}{v}" for k, v in kw.items())
+    return _write_run(root / name, "classification", model, samples,
+                      {"labels.json": {"class_names": ["neg", "pos"]}}, max_len=max_len, num_classes=2)
+
+
+def make_forecasting_run(root: Path, cell="simple_rnn", window=6, seed=0) -> Path:
+    keras.utils.set_random_seed(seed)
+    series = np.sin(np.arange(80) * 0.3).astype("float32")
+    x = np.stack([series[i:i + window] for i in range(len(series) - window)])[..., None]
+    y = series[window:, None]
+    inp = keras.Input(shape=(window, 1), name="window")
+    h = krl.get_layer_class(cell)(8, name="rnn_0")(inp)
+    model = keras.Model(inp, keras.layers.Dense(1, name="forecast")(h))
+    _perturb(model, np.random.default_rng(seed))
+    return _write_run(root / f"fc-{cell}", "forecasting", model, {"x": x[-20:], "y": y[-20:]},
+                      {"scaler.json": {"kind": "minmax", "min": -3.0, "max": 5.0, "feature_range": [-1, 1]}},
+                      window=window, horizon=5)
+
+
+# ------------------------------------------------------------------ helpers
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from kerasrnn.errors import UserError  # noqa: E402
+from kerasrnn.export import builtins_check, manifest as manifest_mod, parity, runners  # noqa: E402
+from kerasrnn.export.exporter import export_run  # noqa: E402
+from kerasrnn.export.tokenizer import Tokenizer  # noqa: E402
+from kerasrnn.rundir import load_run  # noqa: E402
+
+
+def _export(run_dir, fmt, quantize="none"):
+    return export_run(run_dir, fmt, quantize, log=lambda *_: None)
+
+
+def _no_temp_left(parent: Path):
+    return [p.name for p in parent.iterdir() if p.name.startswith((".tmp-", ".old-"))] if parent.exists() else []
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def gen_run(root):
+    return make_generation_run(root, "lstm", num_layers=2, units=32, seed=1)
+
+
+@pytest.fixture(scope="module")
+def clf_run(root):
+    return make_classification_run(root, "lstm", bidirectional=True, seed=2)
+
+
+@pytest.fixture(scope="module")
+def fc_run(root):
+    return make_forecasting_run(root, "gru")
+
+
+# ------------------------------------------------------------------ TFLite, every cell
+
+
+@pytest.mark.parametrize("cell,kw", [("simple_rnn", {}), ("lstm", {}), ("gru", {"reset_after": True}),
+                                     ("gru", {"reset_after": False})])
+def test_generator_step_tflite_builtins_only_every_cell(root, cell, kw):
+    run_dir = make_generation_run(root / "cells", cell, num_layers=1, seed=3, **kw)
+    path, manifest = _export(run_dir, "tflite")
+    content = (path / "model.tflite").read_bytes()
+    assert builtins_check.non_builtin_operators(content) == []
+    assert "WHILE" not in manifest["operators"]  # the step model has no loop at all
+    assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_diff"] <= 1e-4
+    state_names = sorted(n for n in manifest["inputs"] if n != "token")
+    assert state_names == (["rnn_0_c", "rnn_0_h"] if cell == "lstm" else ["rnn_0_h"])
+    assert manifest["inputs"]["token"] == {"shape": [1], "dtype": "int32"}
+    assert sorted(manifest["outputs"]) == sorted(["logits"] + ["next_" + n for n in state_names])
+
+
+@pytest.mark.parametrize("cell,bidirectional,kw", [
+    ("simple_rnn", True, {}), ("lstm", False, {}), ("gru", True, {"reset_after": True}),
+    ("gru", False, {"reset_after": False})])
+def test_classifier_tflite_builtins_only_every_cell_and_direction(root, cell, bidirectional, kw):
+    run_dir = make_classification_run(root / "cells", cell, bidirectional=bidirectional, num_layers=2, seed=4, **kw)
+    path, manifest = _export(run_dir, "tflite")
+    ops = builtins_check.check_builtins_only((path / "model.tflite").read_bytes())
+    assert "WHILE" in ops and not any(op.startswith("CUSTOM") for op in ops)
+    assert manifest["inputs"] == {"token_ids": {"shape": [1, 7], "dtype": "int32"}}
+    assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_diff"] <= 1e-4
+    # the app path: raw text -> Python tokeniser -> TFLite, vs the Keras model on raw text
+    clf = runners.open_artifact(path / "model.tflite", expect_task="classification")
+    texts = ["Good FILM, great plot!", "awful... dull acting", "zzz unknown words only", ""]
+    expected = load_run(run_dir).model(tf.constant(texts)).numpy()
+    np.testing.assert_allclose(clf.predict_proba(texts), expected, atol=1e-4)
+
+
+def test_forecaster_tflite_and_savedmodel(fc_run):
+    path, manifest = _export(fc_run, "tflite")
+    assert manifest["inputs"] == {"window": {"shape": [1, 6, 1], "dtype": "float32"}}
+    assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_diff"] <= 1e-4
+    assert "mse_delta" in manifest["parity"]
+    sm_path, sm_manifest = _export(fc_run, "savedmodel")
+    loaded = tf.saved_model.load(str(sm_path))
+    assert {"serving_default", "forecast", "forecast_raw"} <= set(loaded.signatures)
+    run = load_run(fc_run)
+    scaled = np.load(fc_run / "samples.npz")["x"][:3]
+    lo, hi = run.scaler["min"], run.scaler["max"]
+    raw = (scaled + 1) / 2 * (hi - lo) + lo
+    got_raw = loaded.signatures["forecast_raw"](window=tf.constant(raw, tf.float32))["forecast"].numpy()
+    want = run.model(scaled).numpy()
+    np.testing.assert_allclose((got_raw - lo) / (hi - lo) * 2 - 1, want, atol=1e-4)
+
+
+# ------------------------------------------------------------------ SavedModel and .keras
+
+
+def test_savedmodel_signatures_and_plain_tf_load(gen_run, clf_run):
+    gen_path, gen_manifest = _export(gen_run, "savedmodel")
+    clf_path, clf_manifest = _export(clf_run, "savedmodel")
+    assert {"step", "generate", "serving_default"} <= set(gen_manifest["signatures"])
+    assert gen_manifest["parity"]["generate_greedy_matches_keras"] is True
+    assert gen_manifest["parity"]["max_abs_diff"] <= 1e-4
+    assert clf_manifest["signatures"]["classify"]["inputs"] == {"text": {"shape": [None], "dtype": "string"}}
+    assert clf_manifest["parity"]["max_abs_diff"] <= 1e-4
+    # a fresh interpreter with TensorFlow only: no kerasrnn, no keras import needed
+    code = f"""
+import sys, tensorflow as tf
+g = tf.saved_model.load({str(gen_path)!r}); c = tf.saved_model.load({str(clf_path)!r})
+out = g.signatures["generate"](seed=tf.constant("abc"), length=tf.constant(12), temperature=tf.constant(0.0))
+text = out["text"].numpy().decode()
+probs = c.signatures["classify"](text=tf.constant(["a good film", "dull"]))["probs"].numpy()
+assert len(text) == 15 and text.startswith("abc"), text
+assert probs.shape == (2, 2) and abs(probs.sum() - 2) < 1e-4, probs
+assert not any(m.startswith("kerasrnn") for m in sys.modules), "kerasrnn was imported"
+print("OK", text)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(gen_path),
+                            env={**__import__("os").environ, "PYTHONPATH": ""}, timeout=300)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-2000:]
+    # the SavedModel step signature samples the same text as the Keras step model (same seed)
+    sampler = runners.open_artifact(gen_path, expect_task="generation")
+    keras_sampler = runners.StepSampler(runners.KerasStep(load_run(gen_run).model), CHARS)
+    opts = dict(length=20, num_samples=2, temperature=0.9, top_k=5, seed=7)
+    assert sampler.generate("abc", **opts) == keras_sampler.generate("abc", **opts)
+
+
+def test_keras_export_loads_in_safe_mode(clf_run):
+    path, manifest = _export(clf_run, "keras")
+    model = keras.saving.load_model(path / "model.keras", safe_mode=True)
+    texts = tf.constant(["good movie", "bad plot!"])
+    np.testing.assert_allclose(model(texts).numpy(), load_run(clf_run).model(texts).numpy(), atol=1e-6)
+    assert manifest["parity"]["max_abs_diff"] == 0.0
+    assert manifest["inputs"]["text"]["dtype"] == "string"
+
+
+# ------------------------------------------------------------------ quantisation
+
+
+def test_quantized_generators_load_run_and_shrink(gen_run):
+    sizes = {}
+    for q in ("none", "float16", "int8"):
+        path, manifest = _export(gen_run, "tflite", q)
+        assert manifest["parity"]["passed"], manifest["parity"]
+        assert builtins_check.non_builtin_operators((path / "model.tflite").read_bytes()) == []
+        sizes[q] = manifest["size_bytes"]
+        sampler = runners.open_artifact(path / "model.tflite")
+        texts = sampler.generate("ab", length=10, num_samples=2, temperature=1.0, top_p=0.9, seed=1)
+        assert len(texts) == 2 and all(len(t) == 12 and set(t) <= set(CHARS) for t in texts)
+    assert manifest["quantization"]["mode"] in ("int8-full-integer", "int8-dynamic-range")
+    assert {"loss_delta", "accuracy_delta", "argmax_agreement"} <= set(manifest["parity"])
+    assert sizes["float16"] < sizes["none"] and sizes["int8"] < sizes["float16"]
+    # float32 TFLite samples the Keras path's text for the same seed (Sampler without XLA: XLA's RNG differs)
+    from kerasrnn.sampling import Sampler
+
+    sampler = runners.open_artifact(gen_run / "export" / "tflite" / "model.tflite")
+    model = load_run(gen_run).model
+    keras_sampler = Sampler(model, CHARS, jit_compile=False)
+    opts = dict(length=25, num_samples=2, temperature=0.8, top_k=6, top_p=0.95, seed=3)
+    assert sampler.generate("hea", **opts) == keras_sampler.generate("hea", **opts)
+
+
+def test_quantized_classifier_reports_deltas(clf_run):
+    path, manifest = _export(clf_run, "tflite", "float16")
+    p = manifest["parity"]
+    assert p["precision"] == "float16" and p["max_abs_diff"] <= 1e-2
+    assert {"loss_keras", "loss_export", "accuracy_keras", "accuracy_export"} <= set(p)
+    clf = runners.open_artifact(path / "model.tflite")
+    assert clf.predict_proba(["good"]).shape == (1, 2)
+
+
+# ------------------------------------------------------------------ vocabulary, manifest, safety
+
+
+def test_exported_vocabulary_reproduces_textvectorization(clf_run):
+    path, manifest = _export(clf_run, "tflite")
+    vec = load_run(clf_run).model.get_layer("vectorizer")
+    tok = Tokenizer.from_file(path / manifest["vocabulary_file"], manifest["tokenization"]["max_len"])
+    assert tok.vocabulary == vec.get_vocabulary() and tok.vocabulary[:2] == ["", "[UNK]"]
+    texts = ["Good FILM, great plot!", "it's a (very) GOOD-movie...", "ÉCOLE Film", "tab\tsep\nnew  line",
+             "nbsp\u00a0good", "", "!!!", "good " * 20, "ACTING;acting:Acting", "x_y good`s"]
+    np.testing.assert_array_equal(np.array(tok.encode_batch(texts)), vec(tf.constant(texts)).numpy())
+    assert manifest["tokenizer_check"]["agreement"] == 1.0
+
+
+def test_manifest_hashes_versions_and_files(clf_run):
+    path, manifest = _export(clf_run, "tflite")
+    assert set(manifest["files"]) == {"model.tflite", "vocabulary.txt"}
+    assert manifest_mod.verify(path) == []
+    assert {"kerasrnn", "tensorflow", "keras"} <= set(manifest["versions"])
+    assert manifest["format"] == "tflite" and manifest["class_names"] == ["neg", "pos"]
+    (path / "vocabulary.txt").write_text("tampered\n")
+    assert manifest_mod.verify(path) == ["vocabulary.txt"]
+
+
+def test_failed_parity_writes_nothing(fc_run, monkeypatch):
+    target = fc_run / "export" / "tflite-float16"
+    monkeypatch.setitem(parity.TOLERANCES, "float16", {"max_abs_diff": -1.0})
+    with pytest.raises(UserError, match="parity check failed.*nothing was written"):
+        _export(fc_run, "tflite", "float16")
+    assert not target.exists() and _no_temp_left(target.parent) == []
+
+
+def test_interrupted_export_leaves_nothing_and_keeps_previous(fc_run, monkeypatch):
+    path, first = _export(fc_run, "keras")
+    before = (path / "manifest.json").read_text()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("simulated kill while writing the manifest")
+
+    monkeypatch.setattr(manifest_mod, "write", crash)
+    with pytest.raises(KeyboardInterrupt):
+        _export(fc_run, "keras")
+    assert (path / "manifest.json").read_text() == before  # the previous export is untouched
+    assert _no_temp_left(path.parent) == []
+
+
+def test_builtins_check_refuses_flex_ops():
+    inp = keras.Input((None, 3), name="x")
+    model = keras.Model(inp, krl.LSTM(4)(inp))
+    fn = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec((None, None, 3), tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    converter._experimental_lower_tensor_list_ops = False
+    content = converter.convert()
+    assert any(op.startswith("CUSTOM:Flex") for op in builtins_check.non_builtin_operators(content))
+    with pytest.raises(UserError, match="non-builtin operators"):
+        builtins_check.check_builtins_only(content)
+
+
+def test_cli_errors_are_one_line(fc_run, tmp_path):
+    from kerasrnn.cli import main
+
+    result = CliRunner().invoke(main, ["export", str(fc_run), "--format", "keras", "--quantize", "int8"])
+    assert result.exit_code == 1 and "--quantize int8 applies to --format tflite only" in result.output
+    result = CliRunner().invoke(main, ["export", str(tmp_path), "--format", "tflite"])
+    assert result.exit_code == 1 and "is not a kerasrnn run directory" in result.output
+    result = CliRunner().invoke(main, ["export", str(fc_run), "--format", "tflite"])
+    assert result.exit_code == 0, result.output
+    assert "Parity vs Keras" in result.output and "PASS" in result.output
+
+
+def test_generate_and_classify_commands_run_artifacts(gen_run, clf_run):
+    from kerasrnn.cli import main
+
+    tfl, _ = _export(gen_run, "tflite")
+    sm = gen_run / "export" / "savedmodel"
+    if not sm.exists():
+        _export(gen_run, "savedmodel")
+    outputs = []
+    for flag, path in (("--tflite", tfl / "model.tflite"), ("--savedmodel", sm)):
+        result = CliRunner().invoke(main, ["generate", flag, str(path), "--seed-text", "abc", "--length", "15",
+                                           "--temperature", "0.8", "--top-k", "4", "--seed", "5"])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output.strip())
+    assert outputs[0] == outputs[1] and outputs[0].startswith("abc") and len(outputs[0]) == 18
+    result = CliRunner().invoke(main, ["generate", "--tflite", str(tfl / "model.tflite"), "--seed-text", "xyz"])
+    assert result.exit_code == 1 and "not in the model's vocabulary" in result.output
+    clf_path, _ = _export(clf_run, "tflite")
+    result = CliRunner().invoke(main, ["classify", "--tflite", str(clf_path / "model.tflite"), "good film", "dull"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().split("\n")
+    assert len(lines) == 2 and all(line.split("\t")[0] in ("neg", "pos") for line in lines)
+    result = CliRunner().invoke(main, ["classify", "--tflite", str(tfl / "model.tflite"), "good"])
+    assert result.exit_code == 1 and "is a 'generation' export" in result.output
+
+
+def test_bench_export_reports_sizes_and_latency(fc_run, tmp_path):
+    from kerasrnn.cli import main
+
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["bench", "export", str(fc_run), "--calls", "3", "--repeats", "1",
+                                       "--json-out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert set(data["sizes_bytes"]) == {"float32", "float16-weights", "int8-dynamic-range"}
+    assert data["latency"]["tflite_ms_per_window"] > 0 and data["latency"]["keras_ms_per_window"] > 0
