@@ -8,8 +8,14 @@ PyTorch) never slow down another.
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
+
+# TensorFlow's C++ info/warning logs (e.g. "Compiled cluster using XLA!") are not for CLI
+# users; an explicit TF_CPP_MIN_LOG_LEVEL in the environment still wins. (The few lines
+# absl prints while TF 2.21 loads, before its logging is set up, ignore this setting.)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # name -> "module:attribute" of a click command or group.
 COMMANDS = {

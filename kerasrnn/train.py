@@ -171,51 +171,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         atomic.write_text(self.dir / "state.json", json.dumps(state))
 
 
-class ScalarLogger(keras.callbacks.Callback):
-    """Per-epoch TensorBoard scalars written with TensorFlow alone (no `tensorboard` package).
-
-    Used when the `tensorboard` package is not installed (Keras' TensorBoard
-    callback needs it); the event files are the ones ``tensorboard --logdir``
-    reads: ``logs/train`` and ``logs/validation``, one point per epoch.
-    """
-
-    def __init__(self, log_dir: Path):
-        super().__init__()
-        self.log_dir = Path(log_dir)
-        self.writers = {}
-
-    def _writer(self, split):
-        import tensorflow as tf
-
-        if split not in self.writers:
-            self.writers[split] = tf.summary.create_file_writer(str(self.log_dir / split))
-        return self.writers[split]
-
-    def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-        from tensorflow.core.framework import summary_pb2
-
-        metadata = summary_pb2.SummaryMetadata(
-            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
-            data_class=summary_pb2.DATA_CLASS_SCALAR)
-        for key, value in (logs or {}).items():
-            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            with self._writer(split).as_default():
-                tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch, metadata=metadata)
-        for writer in self.writers.values():
-            writer.flush()
-
-    def on_train_end(self, logs=None):
-        for writer in self.writers.values():
-            writer.close()
-
-
 def tensorboard_callback(log_dir: Path) -> keras.callbacks.Callback:
-    """Keras' TensorBoard callback if `tensorboard` is installed, else `ScalarLogger`."""
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        return ScalarLogger(log_dir)
+    """Keras' TensorBoard callback (per-epoch scalars; graph writing off: it is slow)."""
     return keras.callbacks.TensorBoard(str(log_dir), write_graph=False)
 
 

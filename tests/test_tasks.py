@@ -73,6 +73,8 @@ def test_generation_run_writes_the_contract(char_run):
     run_dir, text, output = char_run
     for name in CONTRACT_FILES + ["vocab.json", "logs", "checkpoints"]:
         assert (run_dir / name).exists(), name
+    for split in ("train", "validation"):  # TensorBoard event files, one scalar point per epoch
+        assert list((run_dir / "logs" / split).glob("events.out.tfevents.*")), split
     assert not list(run_dir.parent.glob(".partial-*"))
     vocab = json.loads((run_dir / "vocab.json").read_text())
     train_part = text.read_text()[: int(len(text.read_text()) * 0.95)]

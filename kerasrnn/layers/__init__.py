@@ -33,9 +33,10 @@ CELL_TYPES = {
 }
 
 # Training-step XLA setting measured fastest with `kerasrnn bench layers` on a
-# 2-core CPU (b64/T100/128->256, medians of interleaved runs): LSTM (fused
-# BPTT) 121 ms with XLA vs 158 ms without; GRU 117-140 ms with XLA vs
-# 103-114 ms without; SimpleRNN 40-62 ms with XLA vs 37-38 ms without.
+# 2-core CPU (b64/T100/128->256, medians of 10 interleaved rounds, 2026-11-23):
+# LSTM (fused BPTT) 65 ms with XLA vs 91 ms without; GRU 58 ms without XLA vs
+# 65 ms with; SimpleRNN 22 ms without vs 38 ms with. (Inference is a few ms
+# faster with XLA for every cell: `keras.Model.compile(jit_compile=True)`.)
 _JIT_FOR_TRAINING = {SimpleRNN: False, LSTM: True, GRU: False}
 
 
