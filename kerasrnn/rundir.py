@@ -181,6 +181,7 @@ def load_run(path, task: str | None = None, load_model: bool = True) -> Run:
             raise UserError(f"{path} has no model.keras; the run is incomplete, re-run its recipe")
         import keras
 
+        import kerasrnn.dropout  # noqa: F401  (registers PhiloxDropout)
         import kerasrnn.layers  # noqa: F401  (registers the serializable layers)
 
         run.model = keras.saving.load_model(model_path, safe_mode=True)

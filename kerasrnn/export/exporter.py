@@ -137,7 +137,7 @@ def _keras(run, samples, tmp: Path) -> dict:
     io = {"inputs": {t.name: _keras_spec(t) for t in loaded.inputs},
           "outputs": {t.name: _keras_spec(t) for t in loaded.outputs}}
     return {"model_file": "model.keras", "load_with": "keras.saving.load_model(path, safe_mode=True) after "
-            "`import kerasrnn.layers` (registers the recurrent layers)", **io,
+            "`import kerasrnn.layers, kerasrnn.dropout` (registers the recurrent and dropout layers)", **io,
             "quantization": {"requested": "none", "mode": "float32"}, "_metrics": metrics}
 
 

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from kerasrnn import atomic, rundir, train
+from kerasrnn.dropout import PhiloxDropout
 from kerasrnn.errors import UserError
 from kerasrnn.recipes import RunConfig, section
 from kerasrnn.tasks.common import canonical_cell, check_model_config, print_metrics, rnn_stack, round_floats
@@ -195,7 +196,7 @@ def build_models(cfg: TextClassifierModel, num_classes: int, train_texts: list[s
     def head(x):
         x = embedding(x)
         if cfg.dropout > 0:
-            x = keras.layers.Dropout(cfg.dropout, name="embedding_dropout")(x)
+            x = PhiloxDropout(cfg.dropout, name="embedding_dropout")(x)
         x = rnn_stack(x, cfg.cell, cfg.units, cfg.num_layers, cfg.dropout, last_return_sequences=False,
                       bidirectional=cfg.bidirectional)
         return keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)

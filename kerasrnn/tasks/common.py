@@ -8,6 +8,7 @@ import math
 import keras
 import numpy as np
 
+from kerasrnn.dropout import PhiloxDropout
 from kerasrnn.errors import UserError
 
 CELLS = {"lstm": "lstm", "gru": "gru", "simple_rnn": "simple_rnn", "rnn": "simple_rnn"}
@@ -39,7 +40,8 @@ def rnn_stack(x, cell: str, units: int, num_layers: int, dropout: float = 0.0,
               last_return_sequences: bool = True, bidirectional: bool = False):
     """Apply ``num_layers`` kerasrnn recurrent layers named ``rnn_0``, ``rnn_1``...
 
-    A ``keras.layers.Dropout`` (``dropout_i``) follows each recurrent layer when
+    A dropout layer (``dropout_i``, `kerasrnn.dropout.PhiloxDropout`: Keras'
+    Dropout with a mask that is cheap under XLA) follows each recurrent layer when
     ``dropout > 0``. With `bidirectional`, each layer is wrapped in
     ``keras.layers.Bidirectional`` and the wrapper carries the ``rnn_i`` name.
     """
@@ -55,7 +57,7 @@ def rnn_stack(x, cell: str, units: int, num_layers: int, dropout: float = 0.0,
             layer = layer_class(units, return_sequences=return_sequences, name=f"rnn_{i}")
         x = layer(x)
         if dropout > 0:
-            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+            x = PhiloxDropout(dropout, name=f"dropout_{i}")(x)
     return x
 
 
