@@ -256,10 +256,9 @@ def read_history(path: Path) -> list[dict]:
 
 def plot_history(history: list[dict], target: Path) -> None:
     """Write a PNG of every metric per epoch (train solid, validation dashed)."""
-    import matplotlib
+    from kerasrnn.plots import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = sorted({k for row in history for k in row if k not in ("epoch", "learning_rate")
                     and not k.startswith("val_")})
@@ -274,10 +273,7 @@ def plot_history(history: list[dict], target: Path) -> None:
         ax.set_title(name)
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic.atomic_file(target, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_png(fig, target)
 
 
 def batches_needed(n_items: int, batch_size: int) -> int:

@@ -165,8 +165,6 @@ def _max_diff(a_list, b_list) -> float:
 
 def _masked_ids(rng, pattern: str):
     """Token ids (B, T) for Embedding(mask_zero=True); 0 = padding."""
-    import numpy as np
-
     ids = rng.integers(1, VOCAB, size=(BATCH, STEPS))
     if pattern == "end":
         ids[1, 4:] = 0
@@ -242,7 +240,6 @@ def run_keras_case(case: KerasCase) -> dict:
         ``max_grad`` the input and weight gradients.
     """
     import keras
-    import numpy as np
     import tensorflow as tf
 
     rng = _rng(case)

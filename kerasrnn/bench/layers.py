@@ -99,28 +99,14 @@ class KerasContender:
     """A Keras sequence layer with a compiled train step and forward."""
 
     def __init__(self, layer_cls, cfg: BenchConfig, x, y, jit: bool):
-        import keras
         import tensorflow as tf
-        from keras import ops
+
+        from kerasrnn.claims.measure import make_step_functions
 
         layer = layer_cls(cfg.units, return_sequences=True)
         layer(x[:1])
-        optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-        optimizer.build(layer.trainable_variables)
-
-        def train_step(x, y):
-            with tf.GradientTape() as tape:
-                loss = ops.mean(ops.square(layer(x, training=True) - y))
-            grads = tape.gradient(loss, layer.trainable_variables)
-            optimizer.apply(grads, layer.trainable_variables)
-            return loss
-
-        def forward(x):
-            return layer(x, training=False)
-
         self.layer = layer
-        self._train = tf.function(train_step, jit_compile=jit)
-        self._infer = tf.function(forward, jit_compile=jit)
+        self._infer, self._train = make_step_functions(layer, jit_compile=jit)
         self.x, self.y = tf.constant(x), tf.constant(y)
 
     def train(self):

@@ -310,13 +310,9 @@ def results_markdown(results: list[dict], cfg: LongMemoryConfig) -> str:
 
 def plot_results(results: list[dict], cfg: LongMemoryConfig, run_dir: Path) -> list[str]:
     """``long_memory.png`` (metric vs T) and ``gradient_norms.png`` (longest T); returns file names."""
-    import matplotlib
+    from kerasrnn.plots import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from kerasrnn import atomic
-
+    plt = pyplot()
     written = []
     fig, ax = plt.subplots(figsize=(6, 4))
     for cell in cfg.cells:
@@ -333,10 +329,7 @@ def plot_results(results: list[dict], cfg: LongMemoryConfig, run_dir: Path) -> l
     ax.set_xlabel("sequence length T")
     ax.set_title(f"{cfg.task}: {cfg.units} units, {cfg.steps} steps")
     ax.legend()
-    fig.tight_layout()
-    with atomic.atomic_file(run_dir / "long_memory.png", suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_png(fig, run_dir / "long_memory.png")
     written.append("long_memory.png")
 
     T = max(r["T"] for r in results)
@@ -352,10 +345,7 @@ def plot_results(results: list[dict], cfg: LongMemoryConfig, run_dir: Path) -> l
     ax.set_ylabel("‖∂h_T/∂x_t‖")
     ax.set_title(f"Gradient vs distance ({cfg.task}, T={T})")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic.atomic_file(run_dir / "gradient_norms.png", suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_png(fig, run_dir / "gradient_norms.png")
     written.append("gradient_norms.png")
     return written
 

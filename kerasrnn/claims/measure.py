@@ -59,7 +59,10 @@ def build_regressor(cell: str, T: int | None, input_dim: int, units: int, **laye
 
 
 def make_step_functions(model, jit_compile: bool, learning_rate: float = 1e-3):
-    """Compiled ``forward(x)`` and ``train_step(x, y) -> loss`` (MSE, Adam) for `model`."""
+    """Compiled ``forward(x)`` and ``train_step(x, y) -> loss`` (MSE, Adam) for `model`.
+
+    `model` is any Keras model or layer (`kerasrnn bench layers` times bare layers with it).
+    """
     import keras
     import tensorflow as tf
 

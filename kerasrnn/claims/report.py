@@ -271,13 +271,9 @@ def markdown(meas: dict, claims: list[dict]) -> str:
 
 def plot(meas: dict, out_dir: Path) -> list[str]:
     """Write ``grad_norm_init.png`` and ``speed_memory.png`` into `out_dir`; returns the names."""
-    import matplotlib
+    from kerasrnn.plots import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from kerasrnn import atomic
-
+    plt = pyplot()
     out_dir = Path(out_dir)
     fig, ax = plt.subplots(figsize=(6, 4))
     for cell in CELLS:
@@ -286,10 +282,7 @@ def plot(meas: dict, out_dir: Path) -> list[str]:
     ax.set_ylabel("‖∂h_T/∂x_t‖ (RMS over batch)")
     ax.set_title(f"Gradient vs distance at initialization (u={meas['config']['units']})")
     ax.legend()
-    fig.tight_layout()
-    with atomic.atomic_file(out_dir / "grad_norm_init.png", suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_png(fig, out_dir / "grad_norm_init.png")
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
     x = np.arange(len(CELLS))
@@ -301,8 +294,5 @@ def plot(meas: dict, out_dir: Path) -> list[str]:
         ax.bar(x, values, color=["C0", "C1", "C2"])
         ax.set_xticks(x, CELLS)
         ax.set_title(title)
-    fig.tight_layout()
-    with atomic.atomic_file(out_dir / "speed_memory.png", suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_png(fig, out_dir / "speed_memory.png")
     return ["grad_norm_init.png", "speed_memory.png"]

@@ -51,14 +51,11 @@ def forecast(run_dir, steps, input_, column, no_header, plot):
 
 
 def _plot(target: Path, history, future) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    from kerasrnn import atomic
+    from kerasrnn.plots import pyplot, save_png
 
+    plt = pyplot()
     shown = history[-4 * len(future):]
     fig, ax = plt.subplots(figsize=(10, 3.5))
     t = np.arange(len(shown))
@@ -66,7 +63,4 @@ def _plot(target: Path, history, future) -> None:
     ax.plot(np.arange(len(shown), len(shown) + len(future)), future, color="tab:red", ls="--", label="forecast")
     ax.legend(loc="upper left")
     ax.set_xlabel("time step")
-    fig.tight_layout()
-    with atomic.atomic_file(target, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_png(fig, target)

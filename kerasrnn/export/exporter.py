@@ -123,6 +123,7 @@ def _measure(run, samples, artifact) -> dict:
 def _keras(run, samples, tmp: Path) -> dict:
     import keras
 
+    import kerasrnn.dropout  # noqa: F401  (registers PhiloxDropout)
     import kerasrnn.layers  # noqa: F401  (registers the serializable layers)
 
     run.model.save(tmp / "model.keras")

@@ -87,6 +87,20 @@ def _shift(hs, h0):
     return ops.concatenate([h0[None], hs[:-1]], axis=0)
 
 
+def _input_and_weight_grads(dz, x, kernel, hs, h0):
+    """``(dX, dW, dU, db)`` from the gate derivatives: one GEMM each, after the loop.
+
+    ``dX = DZ·Wᵀ``, ``dW = Xᵀ·DZ``, ``dU = H_{t-1}ᵀ·DZ``, ``db = Σ_t DZ`` for a cell
+    whose pre-activation is ``x_t·W + h_{t-1}·U + b`` (LSTM, SimpleRNN).
+    """
+    return (
+        ops.matmul(dz, ops.transpose(kernel)),
+        _outer(x, dz),
+        _outer(_shift(hs, h0), dz),
+        ops.sum(_flat(dz), axis=0),
+    )
+
+
 def _reverse_loop(step, inputs, initial_states):
     """Run `step` from t = T-1 down to 0; outputs back in time order."""
     outputs, states = _time_loop(step, inputs, initial_states, go_backwards=True)
@@ -152,14 +166,7 @@ def lstm_sequence(x, kernel, recurrent_kernel, bias, h0, c0):
                 (_or_zeros(d_hs, hs), cs, _shift(cs, c0), gates),
                 [_or_zeros(d_h_t, h0), _or_zeros(d_c_t, c0)],
             )
-            return (
-                ops.matmul(dzs, ops.transpose(kernel)),
-                _outer(x, dzs),
-                _outer(_shift(hs, h0), dzs),
-                ops.sum(_flat(dzs), axis=0),
-                dh0,
-                dc0,
-            )
+            return (*_input_and_weight_grads(dzs, x, kernel, hs, h0), dh0, dc0)
 
         return (hs, h_t, c_t), grad
 
@@ -292,13 +299,7 @@ def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, activation="tanh"
                 return da, [ops.matmul(da, recurrent_t)]
 
             das, (dh0,) = _reverse_loop(back_step, (_or_zeros(d_hs, hs), hs), [_or_zeros(d_h_t, h0)])
-            return (
-                ops.matmul(das, ops.transpose(kernel)),
-                _outer(x, das),
-                _outer(_shift(hs, h0), das),
-                ops.sum(_flat(das), axis=0),
-                dh0,
-            )
+            return (*_input_and_weight_grads(das, x, kernel, hs, h0), dh0)
 
         return (hs, h_t), grad
 

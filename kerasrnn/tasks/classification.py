@@ -260,10 +260,9 @@ def classification_metrics(y_true, y_pred, class_names: list[str]) -> dict:
 
 def plot_confusion(cm: list[list[int]], class_names: list[str], target: Path) -> None:
     """Draw the confusion matrix (rows true, columns predicted) as a PNG."""
-    import matplotlib
+    from kerasrnn.plots import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cm = np.asarray(cm)
     size = 2 + 0.6 * len(class_names)
@@ -276,10 +275,7 @@ def plot_confusion(cm: list[list[int]], class_names: list[str], target: Path) ->
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("test confusion matrix")
-    fig.tight_layout()
-    with atomic.atomic_file(target, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_png(fig, target)
 
 
 def predict_probs(model, texts: list[str], batch_size: int = 256) -> np.ndarray:

@@ -188,10 +188,9 @@ def errors(actual, predicted) -> dict:
 def plot_forecast(target: Path, series: np.ndarray, test_start: int, one_step: np.ndarray,
                   roll: np.ndarray, title: str = "") -> None:
     """PNG: the series, one-step predictions over the test part, and the rollout."""
-    import matplotlib
+    from kerasrnn.plots import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(11, 4))
     t = np.arange(len(series))
@@ -203,10 +202,7 @@ def plot_forecast(target: Path, series: np.ndarray, test_start: int, one_step: n
     ax.set_xlabel("time step")
     ax.set_title(title or "actual vs predicted")
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    with atomic.atomic_file(target, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_png(fig, target)
 
 
 # ----------------------------------------------------------------------------- run
