@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import math
 import os
 import tomllib
 import typing
@@ -55,6 +56,76 @@ class RunConfig:
     name: str = ""
     seed: int = 0
     description: str = ""
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Allowed values of one recipe key (see `setting`)."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: tuple | None = None
+    finite: bool = True
+
+    def problem(self, value) -> str | None:
+        """Why `value` (a scalar) is not allowed, or None if it is."""
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(repr(c) for c in self.choices)}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if isinstance(value, float) and self.finite and not math.isfinite(value):
+            return "must be a finite number"
+        for bound, ok, word in ((self.ge, lambda b: value >= b, ">="), (self.gt, lambda b: value > b, ">"),
+                                (self.le, lambda b: value <= b, "<="), (self.lt, lambda b: value < b, "<")):
+            if bound is not None and not ok(bound):
+                return f"must be {word} {bound:g}"
+        return None
+
+
+def setting(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, ge=None, gt=None, le=None,
+            lt=None, choices=None, finite: bool = True):
+    """A recipe key with limits: a `dataclasses.field` whose metadata `resolve` checks.
+
+    Limits apply to a scalar value, or to every element of a list value. Float
+    values must be finite unless ``finite=False``.
+
+    Args:
+        default: the default value (or give `default_factory` for lists).
+        ge, gt, le, lt: inclusive/exclusive lower and upper bounds (None = unbounded).
+        choices: the allowed values (None = any).
+        finite: floats must be finite (default True).
+
+    >>> @dataclass
+    ... class Train:
+    ...     epochs: int = setting(10, ge=1)
+    >>> check_limits("train", Train(epochs=0))
+    Traceback (most recent call last):
+    ...
+    kerasrnn.errors.UserError: train.epochs must be >= 1, got 0
+    """
+    limits = Limits(ge, gt, le, lt, tuple(choices) if choices is not None else None, finite)
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"limits": limits})
+
+
+def check_limits(section_name: str, config) -> None:
+    """Check every field of a section dataclass against its `setting` limits.
+
+    Fields declared without `setting` only get the finiteness check for floats.
+    Raises `UserError` naming the first bad key, e.g. "train.epochs must be >= 1, got -1".
+    """
+    for f in dataclasses.fields(config):
+        limits = f.metadata.get("limits", Limits())
+        value = getattr(config, f.name)
+        for item in (value if isinstance(value, list) else [value]):
+            problem = limits.problem(item)
+            if problem:
+                shown = value if isinstance(value, list) else item
+                raise UserError(f"{section_name}.{f.name} {problem}, got {shown!r}")
 
 
 # ----------------------------------------------------------------------------- lookup
@@ -265,7 +336,9 @@ def resolve(raw: dict, overrides: list[str] | tuple[str, ...] = (), default_name
         if unknown:
             raise UserError(f"unknown key {unknown[0]!r} in [{section}]; valid keys: {_valid_keys(cls)}")
         checked = {k: _check_value(f"{section}.{k}", types[k], v) for k, v in values.items()}
-        resolved[section] = dataclasses.asdict(cls(**checked))
+        config = cls(**checked)
+        check_limits(section, config)
+        resolved[section] = dataclasses.asdict(config)
     for section, cls in sections.items():
         resolved.setdefault(section, dataclasses.asdict(cls()))
     if not resolved["run"]["name"]:

@@ -32,6 +32,7 @@ import numpy as np
 
 from kerasrnn import atomic
 from kerasrnn.errors import UserError
+from kerasrnn.recipes import setting
 
 
 @dataclass
@@ -53,16 +54,16 @@ class TrainConfig:
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch (default 1).
     """
 
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    clipnorm: float = 1.0
-    patience: int = 3
-    steps_per_epoch: int = 0
-    validation_steps: int = 0
-    max_minutes: float = 0.0
-    jit_compile: str = "auto"
-    verbose: int = 1
+    epochs: int = setting(10, ge=1)
+    batch_size: int = setting(64, ge=1)
+    learning_rate: float = setting(1e-3, gt=0)
+    clipnorm: float = setting(1.0, ge=0)
+    patience: int = setting(3, ge=0)
+    steps_per_epoch: int = setting(0, ge=0)
+    validation_steps: int = setting(0, ge=0)
+    max_minutes: float = setting(0.0, ge=0)
+    jit_compile: str = setting("auto", choices=("auto", "true", "false"))
+    verbose: int = setting(1, choices=(0, 1, 2))
 
 
 def set_seeds(seed: int) -> None:
