@@ -4,11 +4,16 @@ Nothing half-written is ever left at the target path: if the body of
 `atomic_dir` or `atomic_file` raises (or the process is killed), the target is
 untouched and the temporary sibling is removed (or, after a kill, left under a
 ``.tmp-`` name that no reader looks at).
+
+Durability: before the rename, the new file (every file of a new directory) is
+``fsync``-ed, and after it the parent directory is, so a power cut right after a
+write cannot leave an empty or partial file under the final name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -19,6 +24,57 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush one file's data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush a directory's entries (renames, creations) to the disk."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: str | os.PathLike) -> None:
+    """`fsync_file` every file and `fsync_dir` every directory under `root` (itself included)."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                fsync_file(path)
+        fsync_dir(folder)
+
+
+def ensure_room(folder: str | os.PathLike, nbytes: int) -> None:
+    """Raise `OSError` (ENOSPC or EFBIG) unless a file of `nbytes` fits in `folder`.
+
+    Checks the free space of the file system and the process's file size limit
+    (``RLIMIT_FSIZE``, ``ulimit -f``) *before* writing, for writers such as h5py
+    that fail messily (or crash the process at exit) when a write fails half-way.
+    """
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and nbytes > limit:
+        raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(folder))
+    if shutil.disk_usage(folder).free < nbytes:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+
+
+def probe_writable(folder: str | os.PathLike) -> None:
+    """Create and remove a temporary file in `folder`; raises the `OSError` if that fails."""
+    fd, name = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
+    os.close(fd)
+    os.unlink(name)
 
 
 def _publish_mode(path: Path, mode: int) -> None:
@@ -45,6 +101,7 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
     try:
         yield tmp
         _publish_mode(tmp, 0o777)
+        fsync_tree(tmp)
         old = None
         if target.exists():
             if not overwrite:
@@ -52,6 +109,7 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
             old = target.with_name(f".old-{target.name}-{os.getpid()}")
             os.replace(target, old)
         os.replace(tmp, target)
+        fsync_dir(target.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
@@ -73,7 +131,9 @@ def atomic_file(target: str | os.PathLike, suffix: str = ""):
     try:
         yield tmp
         _publish_mode(tmp, 0o666)
+        fsync_file(tmp)
         os.replace(tmp, target)
+        fsync_dir(target.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

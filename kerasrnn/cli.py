@@ -1,54 +1,145 @@
 """The `kerasrnn` command line.
 
-Sub-commands live in their own modules and are imported only when used, so
-`kerasrnn --help` stays fast and one command's heavy imports (TensorFlow,
-PyTorch) never slow down another.
+Sub-commands live in `kerasrnn.commands` (and `verify`/`bench`) and are imported
+only when used, so ``kerasrnn --help``, ``recipe list`` and ``recipe show`` never
+import TensorFlow. Importing this module has no side effects; everything below
+happens when the command runs:
+
+- TensorFlow's native log lines (the absl/oneDNN/CUDA lines it prints while
+  loading, before its logging is set up, and its C++ info/warnings afterwards)
+  are kept off the terminal: ``TF_CPP_MIN_LOG_LEVEL=2`` is set if unset, and the
+  process's native stderr is pointed at /dev/null while TensorFlow is imported.
+  ``--verbose`` or ``KERASRNN_VERBOSE=1`` shows them again.
+- A `kerasrnn.errors.KerasRNNError` (bad user input) becomes ``Error: <message>``
+  and exit status 1, here and nowhere else; so does an operating-system error
+  the user can fix (disk full, file size limit, permission denied, read-only
+  file system).
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
+import errno
+import importlib.util
 import os
+import sys
 
 import click
 
-# TensorFlow's C++ info/warning logs (e.g. "Compiled cluster using XLA!") are not for CLI
-# users; an explicit TF_CPP_MIN_LOG_LEVEL in the environment still wins. (The few lines
-# absl prints while TF 2.21 loads, before its logging is set up, ignore this setting.)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from kerasrnn.commands.lazy import LazyGroup
+from kerasrnn.errors import KerasRNNError
 
-# name -> "module:attribute" of a click command or group.
+# name -> ("module:attribute" of a click command or group, its one-line help).
 COMMANDS = {
-    "recipe": "kerasrnn.commands.recipe:recipe",
-    "data": "kerasrnn.commands.data:data",
-    "generate": "kerasrnn.commands.generate:generate",
-    "classify": "kerasrnn.commands.classify:classify",
-    "forecast": "kerasrnn.commands.forecast:forecast",
-    "export": "kerasrnn.commands.export:export",
-    "verify": "kerasrnn.verify:verify_command",
-    "bench": "kerasrnn.bench:bench",
+    "recipe": ("kerasrnn.commands.recipe:recipe", "Declarative training recipes (TOML files in recipes/)."),
+    "data": ("kerasrnn.commands.data:data", "Prepare and inspect the data that recipes read."),
+    "generate": ("kerasrnn.commands.generate:generate", "Generate text from a generation run directory."),
+    "classify": ("kerasrnn.commands.classify:classify", "Classify sentences with a classification run."),
+    "forecast": ("kerasrnn.commands.forecast:forecast", "Forecast with a forecasting run directory."),
+    "export": ("kerasrnn.commands.export:export", "Export a run to .keras, SavedModel or TFLite/LiteRT."),
+    "verify": ("kerasrnn.verify:verify_command", "Prove our layers equal the built-in Keras (and PyTorch) ones."),
+    "bench": ("kerasrnn.bench:bench", "Benchmarks: layers, claims, export."),
+}
+
+# Command paths that never need TensorFlow (answered in well under a second).
+LIGHT_COMMANDS = {("recipe", "list"), ("recipe", "show"), ("recipe",), ()}
+HELP_FLAGS = {"--help", "-h", "--version"}
+VERBOSE_ENV = "KERASRNN_VERBOSE"
+
+# errno -> what the user can do about it.
+OS_ERROR_FIXES = {
+    errno.ENOSPC: "no space left on the device; free some space and run again",
+    errno.EDQUOT: "disk quota exceeded; free some space and run again",
+    errno.EFBIG: "file too large for this system's file size limit (ulimit -f); raise the limit and run again",
+    errno.EACCES: "permission denied; choose a folder you can write to",
+    errno.EPERM: "operation not permitted; choose a folder you can write to",
+    errno.EROFS: "read-only file system; choose a writable folder",
 }
 
 
-class LazyGroup(click.Group):
-    """A click group whose sub-commands are imported on first use."""
-
-    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lazy_commands = dict(lazy_commands or {})
-
-    def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
-
-    def get_command(self, ctx, name):
-        if name in self.lazy_commands:
-            module_name, attr = self.lazy_commands[name].split(":")
-            return getattr(importlib.import_module(module_name), attr)
-        return super().get_command(ctx, name)
+def verbose_requested(verbose_flag: bool = False) -> bool:
+    """True when TensorFlow's own log lines should reach the terminal."""
+    return verbose_flag or os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-@click.group(cls=LazyGroup, lazy_commands=COMMANDS)
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null (C++ writes included), then restore it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and discover its devices with their log lines silenced (no-op if imported or absent)."""
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return
+    try:
+        with native_stderr_silenced():
+            import tensorflow  # deliberately lazy: only commands that need it pay for it
+
+            tensorflow.config.list_physical_devices()  # device discovery logs "failed call to cuInit" once
+    except Exception:  # a broken install: let the command's own import report it, loudly
+        return
+    with contextlib.suppress(ImportError):
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+def describe_os_error(e: OSError) -> str | None:
+    """One line for an OS error the user can fix, or None for anything else."""
+    fix = OS_ERROR_FIXES.get(e.errno)
+    if fix is None:
+        return None
+    where = f" ({e.filename})" if e.filename else ""
+    return f"{os.strerror(e.errno)}{where}: {fix}"
+
+
+def _command_path(ctx: click.Context) -> tuple[str, ...]:
+    args = list(getattr(ctx, "_protected_args", None) or ctx.protected_args) + list(ctx.args)
+    if any(a in HELP_FLAGS for a in args):
+        return ()
+    return tuple(a for a in args if not a.startswith("-"))[:2]
+
+
+class KerasRNNGroup(LazyGroup):
+    """The root group: quiet TensorFlow start-up and the one place errors become ``Error:`` lines."""
+
+    def invoke(self, ctx):
+        verbose = verbose_requested(ctx.meta.get("kerasrnn.verbose", False))
+        if not verbose:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            path = _command_path(ctx)
+            if path not in LIGHT_COMMANDS:
+                import_tensorflow_quietly()
+        try:
+            return super().invoke(ctx)
+        except KerasRNNError as e:
+            raise click.ClickException(e.cli_message or e.message) from None
+        except OSError as e:
+            message = describe_os_error(e)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
+
+def _remember_verbose(ctx, param, value):
+    ctx.meta["kerasrnn.verbose"] = bool(value)
+    return value
+
+
+@click.group(cls=KerasRNNGroup, lazy_commands=COMMANDS)
 @click.version_option(package_name="kerasrnn")
+@click.option("--verbose", is_flag=True, is_eager=True, expose_value=False, callback=_remember_verbose,
+              help=f"Show TensorFlow's own log lines (also: {VERBOSE_ENV}=1).")
 def main():
     """kerasrnn: verified Keras 3 RNN/LSTM/GRU layers, recipes and export."""
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import keras
 
-__all__ = ["PhiloxDropout"]
+__all__ = ["PhiloxDropout", "TokenDropout"]
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -52,3 +52,63 @@ class PhiloxDropout(keras.layers.Dropout):
         # As Keras' TF backend: the generator state is int64, stateless ops want int32.
         seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
         return tf.nn.experimental.stateless_dropout(inputs, rate=self.rate, seed=seed, rng_alg="philox")
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class TokenDropout(keras.layers.Layer):
+    """Drop whole token vectors of a (B, T, D) sequence: embedding dropout for small data.
+
+    In training each time step is zeroed with probability `rate` (one draw per
+    example and step, shared by all D features) and the kept steps are scaled by
+    ``1 / (1 - rate)``::
+
+        m_bt ~ Bernoulli(1 - rate),   y_btd = m_bt · x_btd / (1 - rate)
+
+    so the recurrent layer learns not to rely on any single word (Gal &
+    Ghahramani 2016's word dropout; AWD-LSTM's embedding dropout drops rows of
+    the embedding matrix, which for one sentence is the same up to repeated
+    words). In inference it is the identity. The mask is drawn with Philox on
+    the TensorFlow backend (cheap under XLA, see `PhiloxDropout`) and with
+    `keras.random` elsewhere. A Keras mask (padding) passes through unchanged.
+
+    Args:
+        rate: probability of dropping a token, in [0, 1) (default 0.1).
+        seed: seed of the layer's `keras.random.SeedGenerator` (default None).
+
+    >>> import numpy as np
+    >>> layer = TokenDropout(0.5, seed=0)
+    >>> y = layer(np.ones((4, 6, 3), "float32"), training=True).numpy()
+    >>> bool(((y == 0).all(-1) | (y == 2).all(-1)).all())   # whole tokens dropped or scaled
+    True
+    """
+
+    def __init__(self, rate: float = 0.1, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"TokenDropout rate must be in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0:
+            return inputs
+        shape = keras.ops.shape(inputs)
+        mask_shape = (shape[0], shape[1], 1)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
+            uniform = tf.random.stateless_uniform(tf.stack(mask_shape), seed=seed, alg="philox",
+                                                  dtype=inputs.dtype)
+        else:
+            uniform = keras.random.uniform(mask_shape, seed=self.seed_generator, dtype=inputs.dtype)
+        keep = keras.ops.cast(uniform >= self.rate, inputs.dtype)
+        return inputs * keep / (1.0 - self.rate)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}

@@ -21,11 +21,13 @@ import warnings
 
 import numpy as np
 
+from kerasrnn.cells import CELL_SPECS
 from kerasrnn.layers.stack import RecurrentStack
 
-__all__ = ["from_torch", "to_torch", "torch_verify_cases"]
+__all__ = ["from_torch", "to_torch", "torch_verify_cases", "compare_with_torch"]
 
-_TORCH_MODES = {"RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu", "LSTM": "lstm", "GRU": "gru"}
+# PyTorch's module.mode -> RecurrentStack mode, from the one cell registry.
+_TORCH_MODES = {spec.torch_mode: spec.torch_mode.lower() for spec in CELL_SPECS.values()}
 
 
 def _gru_blocks(array, axis):
@@ -36,6 +38,33 @@ def _gru_blocks(array, axis):
 
 def _param(module, name):
     return getattr(module, name).detach().cpu().numpy().astype("float32")
+
+
+def _grad(module, name):
+    return getattr(module, name).grad.detach().cpu().numpy().astype("float32")
+
+
+def _keras_layout(read, suffix, mode, bias, proj, gradients=False):
+    """One direction of one layer of a torch RNN in Keras' layout.
+
+    `read(name)` returns a torch parameter (or its gradient) as numpy. Returns
+    ``{"kernel", "recurrent_kernel", ["bias"], ["projection_kernel"]}``. Keras'
+    single RNN/LSTM bias is ``bias_ih + bias_hh`` for weights; its gradient
+    equals either one's (``gradients=True``).
+    """
+    w_ih, w_hh = read("weight_ih" + suffix).T, read("weight_hh" + suffix).T
+    if mode == "gru":
+        w_ih, w_hh = _gru_blocks(w_ih, 1), _gru_blocks(w_hh, 1)
+    out = {"kernel": w_ih, "recurrent_kernel": w_hh}
+    if bias:
+        b_ih, b_hh = read("bias_ih" + suffix), read("bias_hh" + suffix)
+        if mode == "gru":
+            out["bias"] = np.stack([_gru_blocks(b_ih, 0), _gru_blocks(b_hh, 0)])
+        else:
+            out["bias"] = b_ih if gradients else b_ih + b_hh
+    if proj:
+        out["projection_kernel"] = read("weight_hr" + suffix).T
+    return out
 
 
 def from_torch(module, **kwargs) -> RecurrentStack:
@@ -82,21 +111,9 @@ def from_torch(module, **kwargs) -> RecurrentStack:
         for d in range(directions):
             suffix = f"_l{k}" + ("_reverse" if d else "")
             cell = stack.rnns[k * directions + d].cell
-            w_ih = _param(module, "weight_ih" + suffix).T
-            w_hh = _param(module, "weight_hh" + suffix).T
-            if mode == "gru":
-                w_ih, w_hh = _gru_blocks(w_ih, 1), _gru_blocks(w_hh, 1)
-            cell.kernel.assign(w_ih)
-            cell.recurrent_kernel.assign(w_hh)
-            if module.bias:
-                b_ih = _param(module, "bias_ih" + suffix)
-                b_hh = _param(module, "bias_hh" + suffix)
-                if mode == "gru":
-                    cell.bias.assign(np.stack([_gru_blocks(b_ih, 0), _gru_blocks(b_hh, 0)]))
-                else:
-                    cell.bias.assign(b_ih + b_hh)
-            if stack.proj_size:
-                cell.projection_kernel.assign(_param(module, "weight_hr" + suffix).T)
+            weights = _keras_layout(lambda name: _param(module, name), suffix, mode, module.bias, stack.proj_size)
+            for name, value in weights.items():
+                getattr(cell, name).assign(value)
     return stack
 
 
@@ -115,7 +132,7 @@ def to_torch(stack: RecurrentStack, batch_first: bool = True):
     >>> to_torch(stack).hidden_size
     8
     """
-    import torch
+    import torch  # lazy: optional dependency
 
     if not stack.built:
         raise ValueError("to_torch needs a built RecurrentStack; call it on data or .build() it first.")
@@ -158,79 +175,125 @@ def to_torch(stack: RecurrentStack, batch_first: bool = True):
 
 # -- verification -------------------------------------------------------------
 
-# (torch class name, constructor kwargs, options text for the verify table)
+# (torch class name, constructor kwargs, options text for the verify table, fused)
+# ``fused=True`` forces kerasrnn's fused BPTT path in every sub-layer (LSTM takes it
+# by default in training; GRU and SimpleRNN opt in), so it is proved against PyTorch too.
 VERIFY_CASES = [
-    ("RNN", dict(num_layers=2), "num_layers=2 (seed example)"),
-    ("RNN", dict(nonlinearity="relu", bidirectional=True), "relu, bidirectional"),
-    ("LSTM", dict(num_layers=2), "num_layers=2 (seed example)"),
-    ("LSTM", dict(num_layers=2, bidirectional=True, proj_size=3), "num_layers=2, bidirectional, proj_size=3"),
-    ("LSTM", dict(bias=False, batch_first=True), "bias=False, batch_first"),
-    ("GRU", dict(num_layers=2), "num_layers=2 (seed example)"),
-    ("GRU", dict(num_layers=3, bidirectional=True, batch_first=True), "num_layers=3, bidirectional, batch_first"),
+    ("RNN", dict(num_layers=2), "num_layers=2 (seed example)", None),
+    ("RNN", dict(num_layers=2), "num_layers=2, fused", True),
+    ("RNN", dict(nonlinearity="relu", bidirectional=True), "relu, bidirectional, fused", True),
+    ("LSTM", dict(num_layers=2), "num_layers=2 (seed example)", None),
+    ("LSTM", dict(num_layers=2), "num_layers=2, Keras loop", False),
+    ("LSTM", dict(num_layers=2, bidirectional=True, proj_size=3), "num_layers=2, bidirectional, proj_size=3", None),
+    ("LSTM", dict(bias=False, batch_first=True), "bias=False, batch_first", None),
+    ("GRU", dict(num_layers=2), "num_layers=2 (seed example)", None),
+    ("GRU", dict(num_layers=2), "num_layers=2, fused", True),
+    ("GRU", dict(num_layers=3, bidirectional=True, batch_first=True), "num_layers=3, bidirectional, batch_first", None),
+    ("GRU", dict(bidirectional=True, bias=False), "bias=False, bidirectional, fused", True),
 ]
 
 
-def compare_with_torch(module, x, initial_state=None, grad=True):
-    """Run `module` and ``from_torch(module)`` on the same data; return max abs diffs.
+def _max_abs(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+def compare_with_torch(module, x, initial_state=None, grad=True, fused=None):
+    """Run `module` and ``from_torch(module)`` on the same data in training mode; return max abs diffs.
+
+    Both run with ``training=True`` (PyTorch's module in ``train()`` mode, ours
+    called with ``training=True``, which takes the fused BPTT path where it
+    applies). The loss is ``sum(outputs * w) + Σ sum(state_k * v_k)`` for fixed
+    random ``w``, ``v_k``; its gradients are compared w.r.t. the input, the initial
+    states and **every weight** of every layer and direction (PyTorch's gradients
+    mapped to Keras' layout as `from_torch` maps the weights).
 
     Args:
-        module: a torch RNN/LSTM/GRU (its own ``batch_first`` is honoured).
+        module: a torch RNN/LSTM/GRU with ``dropout=0`` (its own ``batch_first`` is honoured).
         x: numpy float32 input in the module's layout.
         initial_state: None, ``h0`` or ``(h0, c0)`` as numpy arrays (PyTorch layout).
-        grad: also compare d(sum(outputs * w))/dx for a fixed random ``w``. Default True.
+        grad: also compare gradients. Default True.
+        fused: None (each layer's default), True or False: sets ``fused`` on every
+            sub-layer of the Keras stack.
 
     Returns:
-        dict with ``max_out``, ``max_state`` and ``max_grad`` (None when ``grad=False``).
+        dict with ``max_out``, ``max_state``, ``max_grad`` (worst of the three gradient
+        groups), ``max_grad_input``, ``max_grad_state`` and ``max_grad_weights``
+        (gradient entries None when ``grad=False``) and ``path`` (the sub-layers'
+        `PathRecord.last`, e.g. ``["fused", "fused"]``).
 
     >>> import torch
     >>> d = compare_with_torch(torch.nn.GRU(3, 4), np.ones((5, 2, 3), "float32"))
-    >>> d["max_out"] < 1e-5
+    >>> d["max_grad_weights"] < 1e-5
     True
     """
-    import tensorflow as tf
-    import torch
+    import tensorflow as tf  # lazy: interop imports without TensorFlow-only code paths
+    import torch  # lazy: torch is an optional dependency
 
     stack = from_torch(module)
+    if fused is not None:
+        for rnn in stack.rnns:
+            rnn.fused = fused
     is_lstm = stack.mode == "lstm"
+    rng = np.random.default_rng(0)
+    module.train()
 
     tx = torch.tensor(x, requires_grad=grad)
-    t_init = None
-    if initial_state is not None:
-        t_init = tuple(torch.tensor(s) for s in initial_state) if is_lstm else torch.tensor(initial_state)
+    init = [] if initial_state is None else (list(initial_state) if is_lstm else [initial_state])
+    t_init = [torch.tensor(s, requires_grad=grad) for s in init]
     with warnings.catch_warnings():  # "LSTM with projections is not supported with oneDNN"
         warnings.simplefilter("ignore", UserWarning)
-        t_out, t_state = module(tx, t_init)
+        t_out, t_state = module(tx, (tuple(t_init) if is_lstm else t_init[0]) if t_init else None)
     t_states = list(t_state) if is_lstm else [t_state]
 
     x_bm = x if module.batch_first else np.swapaxes(x, 0, 1)
     kx = tf.constant(x_bm)
-    k_init = None
-    if initial_state is not None:
-        k_init = tuple(tf.constant(s) for s in initial_state) if is_lstm else tf.constant(initial_state)
+    k_init = [tf.constant(s) for s in init]
+    weights = [[getattr(rnn.cell, name) for name in ("kernel", "recurrent_kernel", "bias", "projection_kernel")
+                if getattr(rnn.cell, name, None) is not None] for rnn in stack.rnns]
     with tf.GradientTape() as tape:
-        tape.watch(kx)
-        k_out, k_state = stack(kx, initial_state=k_init)
-        w = np.random.default_rng(0).standard_normal(tuple(k_out.shape)).astype("float32")
-        loss = tf.reduce_sum(k_out * w)
-    k_states = list(k_state) if is_lstm else [k_state]
+        tape.watch([kx, *k_init])
+        k_out, k_state = stack(kx, initial_state=(tuple(k_init) if is_lstm else k_init[0]) if k_init else None,
+                               training=True)
+        k_states = list(k_state) if is_lstm else [k_state]
+        w = rng.standard_normal(tuple(k_out.shape)).astype("float32")
+        v = [rng.standard_normal(tuple(s.shape)).astype("float32") for s in k_states]
+        loss = tf.reduce_sum(k_out * w) + sum(tf.reduce_sum(s * v_k) for s, v_k in zip(k_states, v))
 
     t_out_bm = t_out.detach().numpy()
     if not module.batch_first:
         t_out_bm = np.swapaxes(t_out_bm, 0, 1)
     result = {
-        "max_out": float(np.max(np.abs(t_out_bm - k_out.numpy()))),
-        "max_state": max(
-            float(np.max(np.abs(t.detach().numpy() - k.numpy()))) for t, k in zip(t_states, k_states)
-        ),
-        "max_grad": None,
+        "max_out": _max_abs(t_out_bm, k_out.numpy()),
+        "max_state": max(_max_abs(t.detach().numpy(), k.numpy()) for t, k in zip(t_states, k_states)),
+        "max_grad": None, "max_grad_input": None, "max_grad_state": None, "max_grad_weights": None,
+        "path": [rnn.path_record.last for rnn in stack.rnns],
     }
-    if grad:
-        w_t = w if module.batch_first else np.swapaxes(w, 0, 1)
-        (t_out * torch.tensor(w_t)).sum().backward()
-        t_grad = tx.grad.numpy()
-        if not module.batch_first:
-            t_grad = np.swapaxes(t_grad, 0, 1)
-        result["max_grad"] = float(np.max(np.abs(t_grad - tape.gradient(loss, kx).numpy())))
+    if not grad:
+        return result
+    w_t = w if module.batch_first else np.swapaxes(w, 0, 1)
+    t_loss = (t_out * torch.tensor(w_t)).sum() + sum((s * torch.tensor(v_k)).sum() for s, v_k in zip(t_states, v))
+    t_loss.backward()
+    k_grads = tape.gradient(loss, [kx, k_init, weights])
+    t_grad_x = tx.grad.numpy()
+    if not module.batch_first:
+        t_grad_x = np.swapaxes(t_grad_x, 0, 1)
+    result["max_grad_input"] = _max_abs(t_grad_x, k_grads[0].numpy())
+    result["max_grad_state"] = max(
+        [_max_abs(t.grad.numpy(), k.numpy()) for t, k in zip(t_init, k_grads[1])], default=0.0
+    )
+    directions = stack.num_directions
+    worst = 0.0
+    for index, (rnn, layer_grads) in enumerate(zip(stack.rnns, k_grads[2])):
+        k, d = divmod(index, directions)
+        suffix = f"_l{k}" + ("_reverse" if d else "")
+        expected = _keras_layout(lambda name: _grad(module, name), suffix, stack.mode, module.bias,
+                                 stack.proj_size, gradients=True)
+        names = [n for n in ("kernel", "recurrent_kernel", "bias", "projection_kernel")
+                 if getattr(rnn.cell, n, None) is not None]
+        for name, got in zip(names, layer_grads):
+            worst = max(worst, _max_abs(expected[name], got.numpy()))
+    result["max_grad_weights"] = worst
+    result["max_grad"] = max(result["max_grad_input"], result["max_grad_state"], worst)
     return result
 
 
@@ -238,20 +301,22 @@ def torch_verify_cases(tolerance: float = 1e-5, quick: bool = False) -> list[dic
     """Compare `from_torch` stacks with PyTorch on fixed-seed modules, for `kerasrnn verify`.
 
     Each row: ``{"layer": "nn.LSTM", "options": "...", "max_out", "max_state",
-    "max_grad", "against": "torch", "ok"}``; ``ok`` when all three max abs
-    diffs are ≤ `tolerance` (default 1e-5). ``quick=True`` (default False)
-    runs only the seed notes' three examples. Returns ``[]`` if torch is not installed.
+    "max_grad", ..., "against": "torch", "ok"}`` (see `compare_with_torch`: training
+    mode, gradients of input, initial states and every weight); ``ok`` when outputs,
+    states and every gradient are within `tolerance` (default 1e-5) and the fused
+    rows really ran the fused path. ``quick=True`` (default False) runs only the
+    seed notes' three examples. Returns ``[]`` if torch is not installed.
 
     >>> rows = torch_verify_cases()
     >>> all(row["ok"] for row in rows)
     True
     """
     try:
-        import torch
+        import torch  # lazy: torch is an optional dependency
     except ImportError:
         return []
     rows = []
-    for i, (kind, options, text) in enumerate(VERIFY_CASES):
+    for i, (kind, options, text, fused) in enumerate(VERIFY_CASES):
         if quick and "seed example" not in text:
             continue
         torch.manual_seed(i)
@@ -262,7 +327,10 @@ def torch_verify_cases(tolerance: float = 1e-5, quick: bool = False) -> list[dic
         h_size = getattr(module, "proj_size", 0) or module.hidden_size
         h0 = torch.randn(module.num_layers * d, 3, h_size).numpy()
         init = (h0, torch.randn(module.num_layers * d, 3, module.hidden_size).numpy()) if kind == "LSTM" else h0
-        diffs = compare_with_torch(module, x, init)
-        ok = all(v is not None and v <= tolerance for v in diffs.values())
+        diffs = compare_with_torch(module, x, init, fused=fused)
+        ok = all(diffs[key] is not None and diffs[key] <= tolerance
+                 for key in ("max_out", "max_state", "max_grad"))
+        if fused:
+            ok = ok and all(path == "fused" for path in diffs["path"])
         rows.append({"layer": f"nn.{kind}", "options": text, **diffs, "against": "torch", "ok": ok})
     return rows

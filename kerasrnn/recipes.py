@@ -2,16 +2,16 @@
 
 A recipe has a ``[run]`` section (which task, the run name, the seed) and one
 section per stage of its task, e.g. ``[data]``, ``[model]``, ``[train]``,
-``[eval]``. Every task module (see `TASKS`) exposes ``SCHEMA``: a dict
-``section -> dataclass`` whose typed fields and defaults are the valid keys of
-that section. A task module without ``SCHEMA`` (e.g. the claims module's
-``long_memory``) receives its other sections as plain dicts and validates them
-itself.
+``[eval]``. Every task (see `kerasrnn.tasks.registry.TASKS`) has a ``SCHEMA``: a
+dict ``section -> dataclass`` whose typed fields and defaults are the valid keys
+of that section, and whose `setting` metadata declares each key's limits.
+``[run]`` (`RunConfig`) and ``[train]`` (`TrainConfig`) are shared by the tasks.
 
 Resolution = TOML file + ``--set section.key=value`` overrides + defaults,
-checked against the schema: an unknown section or key, or a value of the wrong
-type, is a `UserError` that names the valid keys. The resolved recipe is a plain
-dict (TOML/JSON-serialisable) with every key filled in.
+checked against the schema: an unknown section or key, a value of the wrong
+type, or a value outside its limits is a `UserError` that names the real key
+(and the valid keys). The resolved recipe is a plain dict (TOML/JSON-serialisable)
+with every key filled in. Nothing here imports TensorFlow.
 
 >>> recipe = load_recipe("sine-forecast", ["train.epochs=3"])  # doctest: +SKIP
 >>> recipe["train"]["epochs"]  # doctest: +SKIP
@@ -21,7 +21,6 @@ dict (TOML/JSON-serialisable) with every key filled in.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 import os
@@ -31,31 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kerasrnn.errors import UserError
-
-# run.task -> "module:function" that runs it as `fn(recipe, run_dir, resume) -> metrics`.
-TASKS = {
-    "generation": "kerasrnn.tasks.generation:run",
-    "classification": "kerasrnn.tasks.classification:run",
-    "forecasting": "kerasrnn.tasks.forecasting:run",
-    "long_memory": "kerasrnn.claims.long_memory:run_recipe",
-}
-
-
-@dataclass
-class RunConfig:
-    """The ``[run]`` section, common to every task.
-
-    Attributes:
-        task: one of `TASKS` (required).
-        name: run name = folder under ``saved_models/`` (default: the recipe's file name).
-        seed: seed for Python, NumPy and TensorFlow (default 0).
-        description: one line shown by ``kerasrnn recipe list``.
-    """
-
-    task: str = ""
-    name: str = ""
-    seed: int = 0
-    description: str = ""
+from kerasrnn.tasks import registry
+from kerasrnn.tasks.registry import TASKS  # noqa: F401  (run.task -> TaskEntry; re-exported)
 
 
 # ----------------------------------------------------------------------------- limits
@@ -71,6 +47,22 @@ class Limits:
     lt: float | None = None
     choices: tuple | None = None
     finite: bool = True
+    length: int | None = None
+    total: float | None = None
+
+    def declared(self) -> bool:
+        """True if any limit besides finiteness is declared."""
+        return any(v is not None for v in (self.ge, self.gt, self.le, self.lt, self.choices, self.length,
+                                           self.total))
+
+    def list_problem(self, values: list) -> str | None:
+        """Why a list value as a whole is not allowed (its `length` and `total`), or None."""
+        if self.length is not None and len(values) != self.length:
+            return f"must have {self.length} values"
+        if self.total is not None and all(isinstance(v, (int, float)) for v in values) \
+                and not math.isclose(sum(values), self.total, rel_tol=0, abs_tol=1e-6):
+            return f"must sum to {self.total:g}"
+        return None
 
     def problem(self, value) -> str | None:
         """Why `value` (a scalar) is not allowed, or None if it is."""
@@ -88,17 +80,22 @@ class Limits:
 
 
 def setting(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, ge=None, gt=None, le=None,
-            lt=None, choices=None, finite: bool = True):
+            lt=None, choices=None, finite: bool = True, length: int | None = None, total: float | None = None):
     """A recipe key with limits: a `dataclasses.field` whose metadata `resolve` checks.
 
     Limits apply to a scalar value, or to every element of a list value. Float
-    values must be finite unless ``finite=False``.
+    values must be finite unless ``finite=False``. For a list value, `length`
+    fixes its number of elements and `total` its sum (within 1e-6): e.g.
+    fractions that must each be > 0 and sum to 1 are
+    ``setting(default_factory=..., gt=0, total=1)``.
 
     Args:
         default: the default value (or give `default_factory` for lists).
         ge, gt, le, lt: inclusive/exclusive lower and upper bounds (None = unbounded).
         choices: the allowed values (None = any).
         finite: floats must be finite (default True).
+        length: lists only: the required number of elements (None = any).
+        total: lists only: the required sum of the elements (None = any).
 
     >>> @dataclass
     ... class Train:
@@ -108,7 +105,7 @@ def setting(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING,
     ...
     kerasrnn.errors.UserError: train.epochs must be >= 1, got 0
     """
-    limits = Limits(ge, gt, le, lt, tuple(choices) if choices is not None else None, finite)
+    limits = Limits(ge, gt, le, lt, tuple(choices) if choices is not None else None, finite, length, total)
     return dataclasses.field(default=default, default_factory=default_factory, metadata={"limits": limits})
 
 
@@ -121,11 +118,70 @@ def check_limits(section_name: str, config) -> None:
     for f in dataclasses.fields(config):
         limits = f.metadata.get("limits", Limits())
         value = getattr(config, f.name)
+        problem = limits.list_problem(value) if isinstance(value, list) else None
+        if problem:
+            raise UserError(f"{section_name}.{f.name} {problem}, got {value!r}")
         for item in (value if isinstance(value, list) else [value]):
             problem = limits.problem(item)
             if problem:
                 shown = value if isinstance(value, list) else item
                 raise UserError(f"{section_name}.{f.name} {problem}, got {shown!r}")
+
+
+@dataclass
+class RunConfig:
+    """The ``[run]`` section, common to every task.
+
+    Attributes:
+        task: one of `TASKS` (required).
+        name: run name = folder under ``saved_models/`` (default: the recipe's file name).
+        seed: seed for Python, NumPy and TensorFlow (default 0).
+        description: one line shown by ``kerasrnn recipe list``.
+    """
+
+    task: str = ""
+    name: str = ""
+    seed: int = setting(0, ge=0, le=2**32 - 1)
+    description: str = ""
+
+
+@dataclass
+class TrainConfig:
+    """The ``[train]`` section, common to every task that trains with `kerasrnn.train.fit`.
+
+    Attributes:
+        epochs: maximum number of epochs, >= 1 (default 10).
+        batch_size: examples per step, >= 1 (default 64).
+        learning_rate: Adam learning rate, finite and > 0 (default 1e-3).
+        clipnorm: clip each gradient to this L2 norm, >= 0; 0 turns clipping off (default 1.0).
+        patience: early-stopping patience in epochs on val_loss, >= 0; 0 = no early stopping (default 3).
+        steps_per_epoch: cap on steps per epoch, >= 0; 0 = one pass over the data (default 0).
+        validation_steps: cap on validation steps, >= 0; 0 = whole validation set (default 0).
+        max_minutes: wall-clock budget, >= 0; 0 = no budget (default 0). Training stops at
+            the epoch boundary where the next epoch would likely end past the budget; an
+            epoch longer than the whole budget is cut after the step that crosses it, and
+            ``history.csv`` / ``metrics.json`` record it as a partial epoch.
+        backup_every_steps: write the resumable training state (weights, optimizer, epoch
+            and step) every this many steps and at least once a minute, >= 0; 0 = at epoch
+            ends only (default 100: ~18 s of work at the slowest shipped recipe's 0.18 s/step
+            on 2 idle cores; the one-minute floor bounds the loss on slower machines; see
+            the README's Reliability section).
+        jit_compile: "auto" (= `kerasrnn.layers.recommended_jit_compile(cell)`),
+            "true" or "false" (default "auto").
+        verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch (default 1).
+    """
+
+    epochs: int = setting(10, ge=1)
+    batch_size: int = setting(64, ge=1)
+    learning_rate: float = setting(1e-3, gt=0)
+    clipnorm: float = setting(1.0, ge=0)
+    patience: int = setting(3, ge=0)
+    steps_per_epoch: int = setting(0, ge=0)
+    validation_steps: int = setting(0, ge=0)
+    max_minutes: float = setting(0.0, ge=0)
+    backup_every_steps: int = setting(100, ge=0)
+    jit_compile: str = setting("auto", choices=("auto", "true", "false"))
+    verbose: int = setting(1, choices=(0, 1, 2))
 
 
 # ----------------------------------------------------------------------------- lookup
@@ -180,18 +236,9 @@ def read_toml(path: Path) -> dict:
 # ----------------------------------------------------------------------------- schema
 
 
-def task_schema(task: str) -> dict[str, type] | None:
-    """``SCHEMA`` of the module implementing `task` (None if it validates itself)."""
-    if task not in TASKS:
-        raise UserError(f"unknown run.task {task!r}; valid tasks: {', '.join(sorted(TASKS))}")
-    module_name = TASKS[task].split(":")[0]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and module_name.startswith(e.name):
-            raise UserError(f"task {task!r} is not available in this installation (no module {module_name})") from None
-        raise
-    return getattr(module, "SCHEMA", None)
+def task_schema(task: str) -> dict[str, type]:
+    """``SCHEMA`` of `task` (section name -> dataclass), from `kerasrnn.tasks.registry`."""
+    return registry.schema(task)
 
 
 def _field_types(cls) -> dict[str, typing.Any]:
@@ -244,17 +291,11 @@ def _coerce_string(where: str, tp, text: str):
             if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'":
                 t = t[1:-1]
             return t
+    except UserError:
+        raise
     except (ValueError, tomllib.TOMLDecodeError):
-        raise UserError(f"--set {where}={text}: expected {_type_name(tp)}, got {text!r}") from None
-    raise UserError(f"--set {where}: unsupported type {_type_name(tp)}")
-
-
-def _parse_literal(text: str):
-    """Best-effort TOML literal for sections without a schema; falls back to the string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+        raise UserError(f"{where}={text}: expected {_type_name(tp)}, got {text!r}") from None
+    raise UserError(f"{where}: unsupported type {_type_name(tp)}")
 
 
 def parse_override(item: str) -> tuple[str, str, str]:
@@ -264,7 +305,7 @@ def parse_override(item: str) -> tuple[str, str, str]:
     ('train', 'epochs', '3')
     """
     if "=" not in item or "." not in item.split("=", 1)[0]:
-        raise UserError(f"--set {item!r}: expected section.key=value, e.g. --set train.epochs=3")
+        raise UserError(f"override {item!r}: expected section.key=value, e.g. train.epochs=3")
     lhs, value = item.split("=", 1)
     section, key = lhs.strip().split(".", 1)
     return section, key, value
@@ -302,34 +343,27 @@ def resolve(raw: dict, overrides: list[str] | tuple[str, ...] = (), default_name
     task = run_raw.get("task", "")
     if not task:
         raise UserError(f"recipe has no run.task; set it to one of: {', '.join(sorted(TASKS))}")
-    schema = task_schema(task)
-    sections = {"run": RunConfig, **(schema or {})}
+    sections = {"run": RunConfig, **task_schema(task)}
 
     for section, key, value in parsed:
         if section == "run":
             continue
-        if section not in sections and schema is not None:
+        if section not in sections:
             raise UserError(f"unknown recipe section [{section}] for task {task!r}; "
                             f"valid sections: {', '.join(sections)}")
         target = raw.setdefault(section, {})
-        if section in sections:
-            types = _field_types(sections[section])
-            if key not in types:
-                raise UserError(f"unknown key {key!r} in [{section}]; valid keys: {_valid_keys(sections[section])}")
-            target[key] = _coerce_string(f"{section}.{key}", types[key], value)
-        else:
-            target[key] = _parse_literal(value)
+        types = _field_types(sections[section])
+        if key not in types:
+            raise UserError(f"unknown key {key!r} in [{section}]; valid keys: {_valid_keys(sections[section])}")
+        target[key] = _coerce_string(f"{section}.{key}", types[key], value)
 
     resolved: dict = {}
     for section, values in raw.items():
         if not isinstance(values, dict):
             raise UserError(f"recipe key {section!r} must be a [section] table; valid sections: {', '.join(sections)}")
         if section not in sections:
-            if schema is not None:
-                raise UserError(f"unknown recipe section [{section}] for task {task!r}; "
-                                f"valid sections: {', '.join(sections)}")
-            resolved[section] = values
-            continue
+            raise UserError(f"unknown recipe section [{section}] for task {task!r}; "
+                            f"valid sections: {', '.join(sections)}")
         cls = sections[section]
         types = _field_types(cls)
         unknown = sorted(set(values) - set(types))
@@ -344,7 +378,7 @@ def resolve(raw: dict, overrides: list[str] | tuple[str, ...] = (), default_name
     if not resolved["run"]["name"]:
         resolved["run"]["name"] = default_name or task
     name = resolved["run"]["name"]
-    if "/" in name or "\\" in name or name.startswith("."):
+    if "/" in name or "\\" in name or name.startswith(".") or "\0" in name or len(name) > 200:
         raise UserError(f"run.name {name!r} must be a plain folder name (no '/', not starting with '.')")
     # put [run] first, then the schema's order, then anything else
     ordered = {s: resolved[s] for s in sections if s in resolved}

@@ -16,7 +16,11 @@ in the ``inference`` and ``dropout(inference)`` scenarios; with dropout and
 the same ``seed`` Keras draws the same masks for both layers, so even
 training-mode dropout is compared exactly.
 
-A case passes when all three maxima are ≤ `TOLERANCE` (1e-5). The same case
+A case passes when all three maxima are ≤ `TOLERANCE` (1e-5) and our layer
+ran the loop it should (the ``path`` column, from `PathRecord`: ``fused``
+wherever the fused BPTT path applies — training without mask, dropout or
+unroll, default activations — for LSTM by default and for the ``fused``
+variants of GRU and SimpleRNN; ``loop`` elsewhere). The same case
 runner backs the test-suite (`tests/test_layers_equivalence.py`) so the CLI
 and the tests can never drift apart. When PyTorch is importable the table
 also gets the rows of `kerasrnn.interop.torch_verify_cases()` (``from_torch``
@@ -32,10 +36,18 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import click
+import numpy as np
 
 __all__ = [
     "TOLERANCE", "KerasCase", "VARIANTS", "SCENARIOS", "keras_cases",
@@ -53,6 +65,8 @@ VARIANTS: dict[str, list[tuple[str, dict]]] = {
         ("relu", {"activation": "relu"}),
         ("tanh no-bias", {"use_bias": False}),
         ("relu no-bias", {"activation": "relu", "use_bias": False}),
+        ("tanh fused", {"fused": True}),
+        ("relu no-bias fused", {"activation": "relu", "use_bias": False, "fused": True}),
     ],
     "LSTM": [
         ("default", {}),
@@ -65,8 +79,17 @@ VARIANTS: dict[str, list[tuple[str, dict]]] = {
         ("reset_after=False", {"reset_after": False}),
         ("no-bias", {"use_bias": False}),
         ("reset_after=False no-bias", {"reset_after": False, "use_bias": False}),
+        ("reset_after=True fused", {"reset_after": True, "fused": True}),
+        ("reset_after=False no-bias fused", {"reset_after": False, "use_bias": False, "fused": True}),
     ],
 }
+
+# Options only kerasrnn's layers take (never passed to the built-in).
+OURS_ONLY = ("fused",)
+# Scenarios in which the fused path never applies (inference, masks, dropout, unroll,
+# a bare cell in keras.layers.RNN).
+LOOP_SCENARIOS = {"inference", "mask-end", "mask-middle", "bidirectional+mask", "unroll", "rnn(cell)",
+                  "dropout(inference)", "dropout(training)", "input-dropout(training)"}
 
 # Scenario name -> what it exercises (the runner below implements each).
 SCENARIOS: dict[str, str] = {
@@ -134,7 +157,6 @@ def keras_cases(quick: bool = False) -> list[KerasCase]:
 
 
 def _rng(case: KerasCase):
-    import numpy as np
 
     return np.random.default_rng(zlib.crc32(case.id.encode()))
 
@@ -144,7 +166,6 @@ def _flatten(outputs) -> list:
 
 
 def _max_diff(a_list, b_list) -> float:
-    import numpy as np
 
     if len(a_list) != len(b_list):
         return math.inf
@@ -179,11 +200,12 @@ def _masked_ids(rng, pattern: str):
 
 def _make_layers(case: KerasCase, **extra):
     """(built-in, ours) sequence layers (or RNN(cell) pairs) with identical args."""
-    import keras
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
 
-    import kerasrnn.layers as ours_lib
+    import kerasrnn.layers as ours_lib  # lazy: imports Keras
 
     kwargs = {**case.options, **extra}
+    ours_only = {k: kwargs.pop(k) for k in OURS_ONLY if k in kwargs}
     if case.scenario == "rnn(cell)":
         rnn_kwargs = {k: kwargs.pop(k) for k in ("return_sequences", "return_state") if k in kwargs}
         builtin_cell = getattr(keras.layers, case.layer + "Cell")(UNITS, **kwargs)
@@ -191,7 +213,30 @@ def _make_layers(case: KerasCase, **extra):
         return (keras.layers.RNN(builtin_cell, **rnn_kwargs),
                 keras.layers.RNN(our_cell, **rnn_kwargs))
     return (getattr(keras.layers, case.layer)(UNITS, **kwargs),
-            getattr(ours_lib, case.layer)(UNITS, **kwargs))
+            getattr(ours_lib, case.layer)(UNITS, **kwargs, **ours_only))
+
+
+def expected_path(case: KerasCase) -> str | None:
+    """The loop our layer must run in `case`: ``"fused"``, ``"loop"``, or None (a bare cell)."""
+    import kerasrnn.layers as ours_lib  # lazy: imports Keras
+
+    if case.scenario == "rnn(cell)":
+        return None
+    fused = case.options.get("fused", getattr(ours_lib, case.layer).fused_default)
+    default_activations = case.options.get("recurrent_activation", "sigmoid") == "sigmoid"
+    if not fused or not default_activations or case.scenario in LOOP_SCENARIOS:
+        return "loop"
+    return "fused"
+
+
+def path_taken(layer) -> str | None:
+    """`PathRecord.last` of our layer (both directions of a Bidirectional), None for a bare cell."""
+    parts = [getattr(layer, name, None) for name in ("forward_layer", "backward_layer")]
+    parts = [p for p in parts if p is not None] or [layer]
+    paths = {p.path_record.last for p in parts if hasattr(p, "path_record")}
+    if not paths:
+        return None
+    return paths.pop() if len(paths) == 1 else "mixed"
 
 
 def _randomize(layer, rng) -> None:
@@ -208,8 +253,7 @@ def _forward_and_grads(layer, call, watched, jit=False):
     the forward and backward pass run in one XLA-compiled `tf.function`, as
     in ``model.compile(jit_compile=True)`` training.
     """
-    import numpy as np
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
     def run(*tensors):
         loss_rng = np.random.default_rng(1)
@@ -236,11 +280,12 @@ def run_keras_case(case: KerasCase) -> dict:
     Returns:
         ``{"layer", "options", "max_out", "max_state", "max_grad", "against":
         "keras", "ok", "id"}`` where ``max_out`` compares the main output,
-        ``max_state`` every returned state (0.0 when none are returned) and
-        ``max_grad`` the input and weight gradients.
+        ``max_state`` every returned state (0.0 when none are returned),
+        ``max_grad`` the input and weight gradients, ``path`` the loop our layer
+        ran and ``expected_path`` the one it had to run (`expected_path`).
     """
-    import keras
-    import tensorflow as tf
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
+    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
     rng = _rng(case)
     keras.utils.set_random_seed(zlib.crc32(case.id.encode()) % (2**31))
@@ -326,27 +371,30 @@ def run_keras_case(case: KerasCase) -> dict:
         main = [0, n, 2 * n]
         return _row(case, [b_out[i] for i in main], [o_out[i] for i in main],
                     [v for i, v in enumerate(b_out) if i not in main],
-                    [v for i, v in enumerate(o_out) if i not in main], b_grad, o_grad)
+                    [v for i, v in enumerate(o_out) if i not in main], b_grad, o_grad, path_taken(ours))
 
     jit = scenario == "xla"
     b_out, b_grad = _forward_and_grads(builtin, call, watched, jit=jit)
     o_out, o_grad = _forward_and_grads(ours, call, watched, jit=jit)
     if len(b_grad) != len(o_grad):
         o_grad = o_grad + [None]  # different number of weights: forces a failure
-    return _row(case, b_out[:1], o_out[:1], b_out[1:], o_out[1:], b_grad, o_grad)
+    return _row(case, b_out[:1], o_out[:1], b_out[1:], o_out[1:], b_grad, o_grad, path_taken(ours))
 
 
-def _row(case, b_main, o_main, b_states, o_states, b_grad, o_grad) -> dict:
+def _row(case, b_main, o_main, b_states, o_states, b_grad, o_grad, path) -> dict:
     max_out = _max_diff(b_main, o_main)
     max_state = _max_diff(b_states, o_states)
     max_grad = _max_diff(b_grad, o_grad)
-    ok = all(v <= TOLERANCE for v in (max_out, max_state, max_grad))
+    expected = expected_path(case)
+    ok = all(v <= TOLERANCE for v in (max_out, max_state, max_grad)) and path == expected
     return {
         "layer": case.layer,
         "options": case.label,
         "max_out": max_out,
         "max_state": max_state,
         "max_grad": max_grad,
+        "path": path,
+        "expected_path": expected,
         "against": "keras",
         "ok": ok,
         "id": case.id,
@@ -369,11 +417,11 @@ def keras_verify_cases(quick: bool = False) -> list[dict]:
 def torch_rows(quick: bool = False) -> tuple[list[dict], str | None]:
     """Rows from `kerasrnn.interop.torch_verify_cases()`, or ``([], note)`` when unavailable."""
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401  (lazy: optional dependency)
     except ImportError:
         return [], "PyTorch is not installed: the from_torch rows were skipped (pip install torch)."
     try:
-        from kerasrnn.interop import torch_verify_cases
+        from kerasrnn.interop import torch_verify_cases  # lazy: only when torch is installed
     except ImportError as exc:
         return [], f"kerasrnn.interop.torch_verify_cases is not available ({exc}): torch rows skipped."
     params = inspect.signature(torch_verify_cases).parameters
@@ -381,7 +429,80 @@ def torch_rows(quick: bool = False) -> tuple[list[dict], str | None]:
     return [dict(row, against=row.get("against", "torch")) for row in rows], None
 
 
+# -- Keras' own test files ------------------------------------------------------
+
+#: The test files of the installed keras wheel that exercise the three layers.
+KERAS_TEST_FILES = ("lstm_test.py", "gru_test.py", "simple_rnn_test.py")
+
+_SWAP_CONFTEST = """\
+# Written by kerasrnn.verify.run_keras_test_files: Keras' tests, kerasrnn's layers.
+import keras.src.layers as keras_layers
+
+import kerasrnn.layers as ours
+
+for name in ("LSTM", "GRU", "SimpleRNN"):
+    setattr(keras_layers, name, getattr(ours, name))
+"""
+
+
+def run_keras_test_files(select: str | None = None, files=KERAS_TEST_FILES) -> dict:
+    """Run Keras' own ``lstm_test.py``/``gru_test.py``/``simple_rnn_test.py`` against our layers.
+
+    The files shipped in the installed keras wheel (``keras/src/layers/rnn/``) are
+    copied to a temporary directory next to a ``conftest.py`` that replaces
+    ``keras.src.layers.LSTM/GRU/SimpleRNN`` (the names the tests call) by
+    `kerasrnn.layers`' classes, and run with pytest in a subprocess.
+
+    Args:
+        select: optional pytest ``-k`` expression (default None: every test).
+        files: the test file names (default `KERAS_TEST_FILES`).
+
+    Returns:
+        ``{"passed": n, "failed": n, "skipped": n, "failures": [test ids], "keras": version}``.
+
+    >>> result = run_keras_test_files()  # doctest: +SKIP
+    >>> result["failed"]                  # doctest: +SKIP
+    0
+    """
+    import keras  # lazy: the verify CLI imports Keras only when it runs
+
+    source = Path(keras.__file__).parent / "src" / "layers" / "rnn"
+    missing = [name for name in files if not (source / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"the installed keras {keras.__version__} has no {missing} under {source}")
+    with tempfile.TemporaryDirectory(prefix="kerasrnn-keras-tests-") as tmp:
+        for name in files:
+            shutil.copy(source / name, Path(tmp) / name)
+        (Path(tmp) / "conftest.py").write_text(_SWAP_CONFTEST)
+        command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE", tmp]
+        if select:
+            command += ["-k", select]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        done = subprocess.run(command, capture_output=True, text=True, cwd=tmp, env=env)
+    out = done.stdout
+    counts = {key: int(n) for n, key in re.findall(r"(\d+) (passed|failed|skipped|error)", out.splitlines()[-1])} \
+        if out.strip() else {}
+    return {
+        "passed": counts.get("passed", 0),
+        "failed": counts.get("failed", 0) + counts.get("error", 0),
+        "skipped": counts.get("skipped", 0),
+        "failures": re.findall(r"^(?:FAILED|ERROR) (\S+)", out, re.M),
+        "keras": keras.__version__,
+        "returncode": done.returncode,
+    }
+
+
 # -- output -------------------------------------------------------------------
+
+
+def _path_text(row) -> str:
+    path = row.get("path")
+    if isinstance(path, list):  # torch rows: one entry per sub-layer
+        path = "/".join(sorted(set(path)))
+    if path is None:
+        return "—"
+    expected = row.get("expected_path")
+    return path if expected in (None, path) else f"{path} (want {expected})"
 
 
 def _fmt(value) -> str:
@@ -393,11 +514,11 @@ def _fmt(value) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    """An aligned text table: layer | options | max|Δ| out | state | grad | vs | ok."""
-    header = ["layer", "options", "max|Δ| out", "max|Δ| state", "max|Δ| grad", "vs", "ok"]
+    """An aligned text table: layer | options | max|Δ| out | state | grad | path | vs | ok."""
+    header = ["layer", "options", "max|Δ| out", "max|Δ| state", "max|Δ| grad", "path", "vs", "ok"]
     body = [
         [str(r["layer"]), str(r["options"]), _fmt(r.get("max_out")), _fmt(r.get("max_state")),
-         _fmt(r.get("max_grad")), str(r.get("against", "")), "ok" if r["ok"] else "FAIL"]
+         _fmt(r.get("max_grad")), _path_text(r), str(r.get("against", "")), "ok" if r["ok"] else "FAIL"]
         for r in rows
     ]
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
@@ -420,16 +541,27 @@ def _json_safe(value):
 @click.command("verify")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 @click.option("--quick", is_flag=True, help="Run a smaller set of cases (every option once).")
-def verify_command(as_json: bool, quick: bool):
+@click.option("--keras-tests", is_flag=True,
+              help="Instead: run Keras' own lstm/gru/simple_rnn test files with our layers swapped in (~1 min).")
+def verify_command(as_json: bool, quick: bool, keras_tests: bool):
     """Prove kerasrnn.layers equal keras.layers (and from_torch equals PyTorch).
 
     Runs every equivalence case (outputs, states and gradients after a
     weight copy, float32, tolerance 1e-5) and prints a table; exits with
     status 1 if any case fails.
     """
-    import os
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if keras_tests:
+        result = run_keras_test_files()
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        else:
+            click.echo(f"Keras {result['keras']} test files {', '.join(KERAS_TEST_FILES)} with kerasrnn's "
+                       f"layers: {result['passed']} passed, {result['failed']} failed, "
+                       f"{result['skipped']} skipped" + "".join(f"\n  FAILED {t}" for t in result["failures"]))
+        if result["failed"] or result["returncode"] not in (0, 5):
+            raise SystemExit(1)
+        return
     rows = keras_verify_cases(quick=quick)
     extra, note = torch_rows(quick=quick)
     rows += extra

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import kerasrnn.layers as krl
 from kerasrnn.bench.layers import GATES, BenchConfig, bench_layers, forward_flops, parse_cells
+from kerasrnn.cli import main
 from kerasrnn.errors import UserError
 
 TINY = ["--quick", "--batch", "2", "--length", "3", "--input", "4", "--units", "4", "--reps", "2", "--warmup", "0"]
@@ -59,10 +60,10 @@ def test_table_lists_each_cell_with_its_peak_and_no_torch_rows_when_disabled():
 
 
 def test_bad_cells_and_sizes_are_one_line_user_errors():
-    result = CliRunner().invoke(bench_layers, ["--cells", "lstm,transformer"])
+    result = CliRunner().invoke(main, ["bench", "layers", "--cells", "lstm,transformer"])
     assert result.exit_code == 1
-    assert "unknown cell 'transformer'" in result.output and "lstm, gru, simple_rnn" in result.output
-    result = CliRunner().invoke(bench_layers, ["--reps", "0"])
+    assert "'transformer'" in result.output and "--cells" in result.output and "lstm" in result.output
+    result = CliRunner().invoke(main, ["bench", "layers", "--reps", "0"])
     assert result.exit_code == 1 and "--reps must be >= 1, got 0" in result.output
     with pytest.raises(UserError):
         parse_cells(" , ")
@@ -80,19 +81,13 @@ def test_flop_count_matches_the_formula():
     [("LSTM", {"go_backwards": True}), ("GRU", {}), ("GRU", {"reset_after": False}),
      ("SimpleRNN", {"activation": "relu"})],
 )
-def test_fused_training_path_matches_builtin_outputs_and_gradients(monkeypatch, name, kwargs):
+def test_fused_training_path_matches_builtin_outputs_and_gradients(name, kwargs):
     """The hand-written BPTT (default for LSTM, opt-in for GRU/SimpleRNN) is exact."""
     keras.utils.set_random_seed(0)
     ours_cls = getattr(krl, name)
-    monkeypatch.setattr(ours_cls, "fused", True)
-    calls = []
-    import kerasrnn.layers.fused as fused_module
-
-    real = fused_module.fused_sequence
-    monkeypatch.setattr(fused_module, "fused_sequence", lambda *a, **k: calls.append(1) or real(*a, **k))
     x = tf.constant(np.random.default_rng(0).normal(size=(3, 6, 5)).astype("float32"))
     ref = getattr(keras.layers, name)(4, return_sequences=True, return_state=True, **kwargs)
-    ours = ours_cls(4, return_sequences=True, return_state=True, **kwargs)
+    ours = ours_cls(4, return_sequences=True, return_state=True, fused=True, **kwargs)
     ref(x), ours(x)
     ours.set_weights(ref.get_weights())
 
@@ -104,6 +99,19 @@ def test_fused_training_path_matches_builtin_outputs_and_gradients(monkeypatch, 
         return [seq, *states, *tape.gradient(loss, [x, *layer.trainable_variables])]
 
     expected, got = outputs_and_grads(ref), outputs_and_grads(ours)
-    assert calls, "the fused path was not taken"
+    assert ours.path_record.last == "fused", ours.path_record
     for e, g in zip(expected, got):
         np.testing.assert_allclose(np.asarray(g), np.asarray(e), atol=1e-5)
+
+
+def test_user_path_times_sequential_compile_and_train_on_batch():
+    result = invoke(*TINY, "--cells", "simple_rnn", "--no-torch", "--user-path", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["config"]["user_path"] is True
+    assert "train_on_batch" in report["training_step"] and "predict_on_batch" in report["inference"]
+    labels = [r["label"] for r in report["results"]]
+    # Keras' defaults (jit_compile="auto") for ours and the built-in, ours with the documented
+    # fast setting (recommended_jit_compile), and both with XLA on.
+    assert labels == ["kerasrnn xla=auto", "keras xla=auto", "kerasrnn xla=rec", "kerasrnn xla=on", "keras xla=on"]
+    assert all(r["train_ms"] > 0 and r["infer_ms"] > 0 for r in report["results"])

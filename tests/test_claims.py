@@ -114,7 +114,7 @@ def test_parameter_ratios_and_bad_options():
     assert params.param_ratios(64, 64) == {"simple_rnn": 1.0, "gru": pytest.approx(3.0, abs=0.05), "lstm": 4.0}
     with pytest.raises(ValueError, match="proj_size"):
         params.count_params("gru", 3, 4, proj_size=2)
-    with pytest.raises(ValueError, match="unknown cell"):
+    with pytest.raises(ValueError, match="Unknown cell='transformer'"):
         params.count_params("transformer", 3, 4)
 
 
@@ -285,11 +285,17 @@ def test_bench_claims_quick_smoke(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["bench", "claims", "--quick", "--json", "--out", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) >= {"config", "params", "timing", "memory", "grad_init", "long_memory", "claims"}
+    assert set(data) >= {"config", "params", "timing", "timing_keras_loop", "memory", "grad_init",
+                         "long_memory", "claims"}
     for cell in report.CELLS:
         assert data["params"][cell]["keras"] == data["params"][cell]["formula"]
         assert data["timing"][cell]["train_ms"] > 0 and data["timing"][cell]["forward_ms"] > 0
+        # every cell timed in the same setting, both settings: XLA + fused, and Keras' loop
+        assert (data["timing"][cell]["jit_compile"], data["timing"][cell]["path"]) == (True, "fused")
+        assert (data["timing_keras_loop"][cell]["jit_compile"], data["timing_keras_loop"][cell]["path"]) == (
+            False, "loop")
         assert len(data["grad_init"][cell]) == 6
+    assert {r["path"] for r in data["long_memory"]["results"]} == {"fused"}
     ids = [c["id"] for c in data["claims"]]
     assert ids == ["params", "compute", "train_speed_000", "train_speed_001", "memory", "long_dependency",
                    "long_sequences_001", "vanishing_gradient", "gru_vs_lstm_003"]
@@ -329,3 +335,48 @@ def test_recipe_run_command_trains_long_memory(tmp_path):
     bad = CliRunner().invoke(main, ["recipe", "run", "long-memory", "--runs-dir", str(tmp_path),
                                     "--set", "long_memory.lenghts=[3]"])
     assert bad.exit_code == 1 and "valid keys" in bad.output
+
+
+# ----------------------------------------------------------------------------- fairness (issue 12)
+
+
+def test_long_dependency_is_refuted_when_gru_beats_lstm():
+    meas = _fake_measurements(train_ms={"simple_rnn": 10, "gru": 20, "lstm": 30},
+                              solved_T={"simple_rnn": 0, "lstm": 10, "gru": 100},
+                              decay_trained={"simple_rnn": 1e-8, "lstm": 1e-2, "gru": 1e-2})
+    claim = next(c for c in report.verdicts(meas) if c["id"] == "long_dependency")
+    assert claim["verdict"] == "refuted" and "GRU did better than LSTM" in claim["numbers"]
+
+
+def test_timing_claims_use_both_settings_and_disagreement_is_depends():
+    meas = _fake_measurements(train_ms={"simple_rnn": 10, "gru": 20, "lstm": 30},
+                              solved_T={"simple_rnn": 10, "lstm": 100, "gru": 100},
+                              decay_trained={"simple_rnn": 1e-8, "lstm": 1e-2, "gru": 1e-2})
+    v = {c["id"]: c for c in report.verdicts(meas)}
+    assert v["compute"]["verdict"] == "confirmed"
+    # the Keras-loop setting reverses the forward-time order: the claim no longer holds in both
+    meas["timing_keras_loop"] = {c: {"forward_ms": {"simple_rnn": 9, "gru": 3, "lstm": 1}[c], "train_ms": 5}
+                                 for c in report.CELLS}
+    v = {c["id"]: c for c in report.verdicts(meas)}
+    assert v["compute"]["verdict"] == "depends"
+    assert "XLA+fused confirmed" in v["compute"]["numbers"] and "Keras loop refuted" in v["compute"]["numbers"]
+
+
+def test_seeds_are_aggregated_as_mean_std_and_majority(tmp_path):
+    # keras_loop (no XLA compile) keeps this test fast; the bench smoke test runs xla_fused.
+    metrics = long_memory.run_recipe(_tiny(cells=["gru"], lengths=[3], seeds=2, execution="keras_loop"),
+                                     tmp_path / "run")
+    runs = metrics["results"]
+    assert [(r["cell"], r["T"], r["seed"]) for r in runs] == [("gru", 3, 1), ("gru", 3, 2)]
+    assert all(r["execution"] == "keras_loop" and not r["jit_compile"] and r["path"] == "loop" for r in runs)
+    for name in ("gru_T3.json", "gru_T3_seed1.json"):
+        assert (tmp_path / "run" / "checkpoints" / name).is_file()
+    summary = metrics["summary"]["gru"]
+    assert summary["metric_by_T"]["3"] == pytest.approx(np.mean([r["metric"] for r in runs]))
+    assert summary["metric_std_by_T"]["3"] == pytest.approx(np.std([r["metric"] for r in runs]))
+    assert summary["solved_runs_by_T"]["3"] == f"{sum(r['solved'] for r in runs)}/2"
+    assert " ± " in (tmp_path / "run" / "results.md").read_text()
+    rows = long_memory.aggregate([dict(runs[0], solved=True), dict(runs[1], solved=False)])
+    assert rows["gru", 3]["solved"] is False  # one of two runs is not a majority
+    with pytest.raises(UserError, match="long_memory.execution"):
+        long_memory.parse_config({"execution": "fast"})

@@ -121,6 +121,7 @@ from kerasrnn.export import builtins_check, manifest as manifest_mod, parity, ru
 from kerasrnn.export.exporter import export_run  # noqa: E402
 from kerasrnn.export.tokenizer import Tokenizer  # noqa: E402
 from kerasrnn.rundir import load_run  # noqa: E402
+from kerasrnn.sampling import Sampler  # noqa: E402
 
 
 def _export(run_dir, fmt, quantize="none"):
@@ -177,7 +178,7 @@ def test_classifier_tflite_builtins_only_every_cell_and_direction(root, cell, bi
     path, manifest = _export(run_dir, "tflite")
     ops = builtins_check.check_builtins_only((path / "model.tflite").read_bytes())
     assert "WHILE" in ops and not any(op.startswith("CUSTOM") for op in ops)
-    assert manifest["inputs"] == {"token_ids": {"shape": [1, 7], "dtype": "int32"}}
+    assert manifest["inputs"] == {"token_ids": {"shape": [None, None], "dtype": "int32"}}  # dynamic batch, length
     assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_diff"] <= 1e-4
     # the app path: raw text -> Python tokeniser -> TFLite, vs the Keras model on raw text
     clf = runners.open_artifact(path / "model.tflite", expect_task="classification")
@@ -188,9 +189,9 @@ def test_classifier_tflite_builtins_only_every_cell_and_direction(root, cell, bi
 
 def test_forecaster_tflite_and_savedmodel(fc_run):
     path, manifest = _export(fc_run, "tflite")
-    assert manifest["inputs"] == {"window": {"shape": [1, 6, 1], "dtype": "float32"}}
+    assert manifest["inputs"] == {"window": {"shape": [None, 6, 1], "dtype": "float32"}}  # dynamic batch
     assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_diff"] <= 1e-4
-    assert "mse_delta" in manifest["parity"]
+    assert "rmse_delta" in manifest["parity"]
     sm_path, sm_manifest = _export(fc_run, "savedmodel")
     loaded = tf.saved_model.load(str(sm_path))
     assert {"serving_default", "forecast", "forecast_raw"} <= set(loaded.signatures)
@@ -210,7 +211,7 @@ def test_savedmodel_signatures_and_plain_tf_load(gen_run, clf_run):
     gen_path, gen_manifest = _export(gen_run, "savedmodel")
     clf_path, clf_manifest = _export(clf_run, "savedmodel")
     assert {"step", "generate", "serving_default"} <= set(gen_manifest["signatures"])
-    assert gen_manifest["parity"]["generate_greedy_matches_keras"] is True
+    assert gen_manifest["parity"]["generate_matches_keras"] is True
     assert gen_manifest["parity"]["max_abs_diff"] <= 1e-4
     assert clf_manifest["signatures"]["classify"]["inputs"] == {"text": {"shape": [None], "dtype": "string"}}
     assert clf_manifest["parity"]["max_abs_diff"] <= 1e-4
@@ -231,7 +232,7 @@ print("OK", text)
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-2000:]
     # the SavedModel step signature samples the same text as the Keras step model (same seed)
     sampler = runners.open_artifact(gen_path, expect_task="generation")
-    keras_sampler = runners.StepSampler(runners.KerasStep(load_run(gen_run).model), CHARS)
+    keras_sampler = Sampler(load_run(gen_run).model, CHARS, jit_compile=False)
     opts = dict(length=20, num_samples=2, temperature=0.9, top_k=5, seed=7)
     assert sampler.generate("abc", **opts) == keras_sampler.generate("abc", **opts)
 
@@ -262,8 +263,6 @@ def test_quantized_generators_load_run_and_shrink(gen_run):
     assert {"loss_delta", "accuracy_delta", "argmax_agreement"} <= set(manifest["parity"])
     assert sizes["float16"] < sizes["none"] and sizes["int8"] < sizes["float16"]
     # float32 TFLite samples the Keras path's text for the same seed (Sampler without XLA: XLA's RNG differs)
-    from kerasrnn.sampling import Sampler
-
     sampler = runners.open_artifact(gen_run / "export" / "tflite" / "model.tflite")
     model = load_run(gen_run).model
     keras_sampler = Sampler(model, CHARS, jit_compile=False)
@@ -274,7 +273,9 @@ def test_quantized_generators_load_run_and_shrink(gen_run):
 def test_quantized_classifier_reports_deltas(clf_run):
     path, manifest = _export(clf_run, "tflite", "float16")
     p = manifest["parity"]
-    assert p["precision"] == "float16" and p["max_abs_diff"] <= 1e-2
+    assert p["precision"] == "float16" and p["max_abs_diff"] <= 1e-2 and p["passed"]
+    assert p["gate"] == {"max_abs_diff": ["<=", 0.01], "argmax_agreement": [">=", 0.99],
+                         "accuracy_drop": ["<=", 0.005]}
     assert {"loss_keras", "loss_export", "accuracy_keras", "accuracy_export"} <= set(p)
     clf = runners.open_artifact(path / "model.tflite")
     assert clf.predict_proba(["good"]).shape == (1, 2)
@@ -305,8 +306,10 @@ def test_manifest_hashes_versions_and_files(clf_run):
 
 
 def test_failed_parity_writes_nothing(fc_run, monkeypatch):
+    from kerasrnn.export import forecasting
+
     target = fc_run / "export" / "tflite-float16"
-    monkeypatch.setitem(parity.TOLERANCES, "float16", {"max_abs_diff": -1.0})
+    monkeypatch.setitem(forecasting.GATES, "float16", {"max_abs_diff_rel": ("<=", -1.0)})
     with pytest.raises(UserError, match="parity check failed.*nothing was written"):
         _export(fc_run, "tflite", "float16")
     assert not target.exists() and _no_temp_left(target.parent) == []
@@ -380,9 +383,72 @@ def test_bench_export_reports_sizes_and_latency(fc_run, tmp_path):
     from kerasrnn.cli import main
 
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(main, ["bench", "export", str(fc_run), "--calls", "3", "--repeats", "1",
+    result = CliRunner().invoke(main, ["bench", "export", str(fc_run), "--calls", "32", "--repeats", "1",
                                        "--json-out", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert set(data["sizes_bytes"]) == {"float32", "float16-weights", "int8-dynamic-range"}
-    assert data["latency"]["tflite_ms_per_window"] > 0 and data["latency"]["keras_ms_per_window"] > 0
+    assert data["speed"]["tflite_windows_per_s_batch1"] > 0 and data["speed"]["keras_windows_per_s_batch32"] > 0
+    assert data["size_ratio"]["float32"] == 1.0 and data["size_ratio"]["float16-weights"] > 0
+
+
+def test_forecaster_generic_in_features_and_horizon(tmp_path):
+    """Exogenous columns (F=3) and a direct head (H=4), original units: every format, dynamic batch."""
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    inp = keras.Input(shape=(8, 3), name="window")
+    h = krl.GRU(6, name="rnn_0")(inp)
+    model = keras.Model(inp, keras.layers.Dense(4, name="forecast")(h))
+    _perturb(model, rng)
+    x = (100 + 5 * rng.normal(size=(24, 8, 3))).astype("float32")
+    y = (100 + 5 * rng.normal(size=(24, 4))).astype("float32")
+    scaler = {"kind": "in_model", "output_scale": 5.0, "scaling": "standard", "target": "level"}
+    run_dir = _write_run(tmp_path / "fc-exo", "forecasting", model, {"x": x, "y": y}, {"scaler.json": scaler},
+                         window=8, horizon=4, outputs=4, features=["y", "a", "b"], head="direct")
+    for fmt, q in (("keras", "none"), ("savedmodel", "none"), ("tflite", "none"), ("tflite", "float16"),
+                   ("tflite", "int8")):
+        path, manifest = _export(run_dir, fmt, q)
+        p = manifest["parity"]
+        assert p["passed"] and p["scale"] == 5.0 and {"rmse_keras", "rmse_export", "rmse_increase_rel"} <= set(p)
+        assert manifest["features"] == ["y", "a", "b"] and manifest["forecast_size"] == 4
+        if fmt == "keras":
+            continue
+        if fmt == "tflite":
+            assert manifest["inputs"]["window"]["shape"] == [None, 8, 3]
+            assert manifest["outputs"]["forecast"]["shape"] == [None, 4]
+        runner = runners.open_artifact(path / "model.tflite" if fmt == "tflite" else path, expect_task="forecasting")
+        got = runner.predict(x[:5])
+        assert got.shape == (5, 4)
+        if q == "none":
+            np.testing.assert_allclose(got, model(x[:5]).numpy(), atol=1e-3)
+    loaded = tf.saved_model.load(str(run_dir / "export" / "savedmodel"))
+    raw = loaded.signatures["forecast_raw"](window=tf.constant(x[:2]))["forecast"].numpy()
+    np.testing.assert_allclose(raw, model(x[:2]).numpy(), atol=1e-3)  # in-model scaling: raw == forecast
+
+
+def test_table_initializer_warning_does_not_reach_the_user(clf_run, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        _export(clf_run, "tflite", "int8")
+        _export(clf_run, "savedmodel")
+    assert not [r for r in caplog.records if "table_initializer" in r.getMessage()]
+
+
+def test_classifier_runner_trims_padding_only_for_dynamic_length(clf_run):
+    """Trimming trailing padding (masked) gives the same probabilities; a fixed-length model is padded instead."""
+    from kerasrnn.export import classification, tflite
+
+    run = load_run(clf_run)
+    texts = ["good", "Good FILM, great plot! dull acting it's fine", "", "awful movie"] * 5
+    want = run.model(tf.constant(texts)).numpy()
+    tok = Tokenizer([str(t) for t in run.model.get_layer("vectorizer").get_vocabulary()], 7)
+    for length in (None, 7):
+        model = classification.ids_model(run.model, length)
+        with tflite.while_loops(model):
+            concrete = tflite.frozen_function(model, [tf.TensorSpec((None, length), tf.int32, name="token_ids")],
+                                              ["probs"])
+        for batch_size in (1, 3, 32):
+            clf = classification.Classifier("tflite", tflite.convert(concrete), ["neg", "pos"], tok, batch_size)
+            assert clf.fixed_length == length
+            np.testing.assert_allclose(clf.predict_proba(texts), want, atol=1e-5)

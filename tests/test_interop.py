@@ -165,10 +165,19 @@ def test_torch_verify_cases_rows():
     assert any("proj_size" in r["options"] for r in rows)
     assert any("relu" in r["options"] for r in rows)
     for row in rows:
-        assert set(row) == {"layer", "options", "max_out", "max_state", "max_grad", "against", "ok"}
+        assert set(row) == {"layer", "options", "max_out", "max_state", "max_grad", "max_grad_input",
+                            "max_grad_state", "max_grad_weights", "path", "against", "ok"}
         assert row["against"] == "torch"
         assert row["ok"] is True, row
         assert 0.0 <= row["max_out"] <= TOL and 0.0 <= row["max_state"] <= TOL
+        # gradients of the input, the initial states and every weight, in training mode
+        for key in ("max_grad", "max_grad_input", "max_grad_state", "max_grad_weights"):
+            assert 0.0 <= row[key] <= TOL, (key, row)
+        if "fused" in row["options"]:
+            assert set(row["path"]) == {"fused"}, row
+    # the fused BPTT path is proved against PyTorch for every cell type
+    fused_rows = {r["layer"] for r in rows if set(r["path"]) == {"fused"}}
+    assert fused_rows == {"nn.RNN", "nn.LSTM", "nn.GRU"}
 
 
 def test_torch_verify_cases_quick_runs_the_seed_examples():

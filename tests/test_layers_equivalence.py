@@ -15,11 +15,17 @@ from kerasrnn import verify
 from kerasrnn.verify import TOLERANCE, keras_cases, run_keras_case
 
 # Every option variant in seq+state and inference, every scenario for each layer's
-# default variant, plus every variant under masks and in Bidirectional+mask.
+# default variant, plus every variant under masks and in Bidirectional+mask, and the
+# opt-in fused GRU/SimpleRNN variants where the fused path must run (initial_state,
+# stateful, XLA, Bidirectional, go_backwards; their no-bias variants included).
 _CROSS = {"mask-middle", "bidirectional+mask"}
+_FUSED_SCENARIOS = {"initial_state", "stateful", "xla", "bidirectional", "go_backwards"}
 CASES = keras_cases(quick=True) + [
     case for case in keras_cases()
-    if case.scenario in _CROSS and case not in keras_cases(quick=True)
+    if case not in keras_cases(quick=True) and (
+        (case.scenario in _CROSS and not case.options.get("fused"))
+        or (case.options.get("fused") and case.scenario in _FUSED_SCENARIOS)
+    )
 ]
 
 
@@ -28,6 +34,9 @@ def test_case_set_covers_every_variant_and_scenario():
         assert {c.variant for c in CASES if c.layer == layer} == {v for v, _ in variants}
         assert {c.scenario for c in CASES if c.layer == layer} == set(verify.SCENARIOS)
     assert len({c.id for c in CASES}) == len(CASES)
+    fused = {(c.layer, c.scenario) for c in CASES if c.options.get("fused")}
+    for layer in ("GRU", "SimpleRNN"):
+        assert {s for lay, s in fused if lay == layer} >= _FUSED_SCENARIOS | {"seq+state"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -36,7 +45,30 @@ def test_matches_builtin(case):
     assert row["against"] == "keras"
     for key in ("max_out", "max_state", "max_grad"):
         assert row[key] <= TOLERANCE, row
+    # The loop that ran is the one that had to: "fused" wherever the fused path applies.
+    assert row["path"] == verify.expected_path(case), row
     assert row["ok"], row
+
+
+def test_expected_paths_are_fused_where_the_issue_requires():
+    by_id = {c.id: verify.expected_path(c) for c in keras_cases()}
+    for variant in ("GRU[reset_after=True fused]", "GRU[reset_after=False no-bias fused]",
+                    "SimpleRNN[tanh fused]", "SimpleRNN[relu no-bias fused]", "LSTM[default]", "LSTM[no-bias]"):
+        for scenario in ("initial_state", "stateful", "xla", "bidirectional", "seq+state"):
+            assert by_id[f"{variant}-{scenario}"] == "fused", (variant, scenario)
+    assert by_id["GRU[reset_after=True]-seq+state"] == "loop"          # opt-in only
+    assert by_id["LSTM[hard_sigmoid]-seq+state"] == "loop"              # not a fused activation
+    assert by_id["LSTM[default]-mask-end"] == "loop"
+    assert by_id["LSTM[default]-rnn(cell)"] is None
+
+
+def test_runner_fails_a_case_whose_fused_path_silently_fell_back(monkeypatch):
+    from kerasrnn.layers.gru import GRUCell
+
+    monkeypatch.setattr(GRUCell, "fused_blocker", lambda self: "pretend unsupported")
+    case = next(c for c in keras_cases() if c.id == "GRU[reset_after=True fused]-seq+state")
+    row = run_keras_case(case)
+    assert row["max_out"] <= TOLERANCE and row["path"] == "loop" and not row["ok"]
 
 
 def test_runner_detects_a_difference(monkeypatch):

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from kerasrnn import recipes
 from kerasrnn.cli import main
 from kerasrnn.errors import UserError
+from kerasrnn.tasks import registry
 
 SHIPPED = ["csv-sentiment", "imdb-sentiment", "polarity-sentiment", "python-char", "shakespeare-char",
            "sine-forecast", "text-char"]
@@ -103,21 +104,20 @@ def test_recipes_dir_from_environment(tmp_path, monkeypatch):
 def test_task_specific_sections_use_the_task_modules_schema(monkeypatch):
     @dataclass
     class Special:
-        depth: int = 1
+        depth: int = recipes.setting(1, ge=1)
 
     module = types.ModuleType("fake_task_module")
     module.SCHEMA = {"special": Special}
-    selfcheck = types.ModuleType("fake_selfcheck_module")  # no SCHEMA: validates its sections itself
     monkeypatch.setitem(sys.modules, "fake_task_module", module)
-    monkeypatch.setitem(sys.modules, "fake_selfcheck_module", selfcheck)
-    monkeypatch.setitem(recipes.TASKS, "fake", "fake_task_module:run")
-    monkeypatch.setitem(recipes.TASKS, "selfcheck", "fake_selfcheck_module:run")
+    monkeypatch.setitem(recipes.TASKS, "fake", registry.TaskEntry("fake_task_module:run", "fake_task_module:SCHEMA"))
     r = recipes.resolve({"run": {"task": "fake"}}, ["special.depth=4"])
     assert r == {"run": {"task": "fake", "name": "fake", "seed": 0, "description": ""}, "special": {"depth": 4}}
     with pytest.raises(UserError, match=r"unknown key 'width' in \[special\]; valid keys: depth"):
         recipes.resolve({"run": {"task": "fake"}, "special": {"width": 2}})
-    r = recipes.resolve({"run": {"task": "selfcheck"}, "anything": {"x": 1}}, ["anything.y=[1, 2]"])
-    assert r["anything"] == {"x": 1, "y": [1, 2]}
+    with pytest.raises(UserError, match=r"unknown recipe section \[anything\] for task 'fake'"):
+        recipes.resolve({"run": {"task": "fake"}, "anything": {"x": 1}})
+    with pytest.raises(UserError, match=r"special.depth must be >= 1, got 0"):
+        recipes.resolve({"run": {"task": "fake"}}, ["special.depth=0"])
 
 
 def test_recipe_cli_list_show_and_errors():
@@ -134,3 +134,76 @@ def test_recipe_cli_list_show_and_errors():
     assert out.exit_code == 1
     assert out.output.startswith("Error: unknown key 'epoch' in [train]; valid keys: epochs")
     assert "Traceback" not in out.output
+
+
+def _numeric(tp) -> bool:
+    import typing
+
+    args = typing.get_args(tp)
+    return tp in (int, float) or (typing.get_origin(tp) is list and args[0] in (int, float))
+
+
+def test_every_numeric_key_of_every_task_declares_its_limits():
+    """New keys cannot slip through: each int/float (or list of them) key is a `recipes.setting`."""
+    import dataclasses
+    import typing
+
+    missing = []
+    for task in recipes.TASKS:
+        for section, cls in recipes.task_schema(task).items():
+            hints = typing.get_type_hints(cls)
+            for f in dataclasses.fields(cls):
+                if _numeric(hints[f.name]) and "limits" not in f.metadata:
+                    missing.append(f"{task}: {section}.{f.name}")
+    assert not missing, f"declare limits with recipes.setting(...) for: {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.epochs=-1", "train.epochs must be >= 1, got -1"),
+    ("train.learning_rate=-1", "train.learning_rate must be > 0, got -1.0"),
+    ("train.learning_rate=nan", "train.learning_rate must be a finite number, got nan"),
+    ("train.learning_rate=inf", "train.learning_rate must be a finite number, got inf"),
+    ("train.clipnorm=-0.5", "train.clipnorm must be >= 0"),
+    ("train.max_minutes=-1", "train.max_minutes must be >= 0"),
+    ("train.backup_every_steps=-1", "train.backup_every_steps must be >= 0"),
+    ("train.batch_size=0", "train.batch_size must be >= 1"),
+    ("run.seed=-1", "run.seed must be >= 0"),
+    ("data.fractions=0.5,0.5,0.5", "data.fractions must sum to 1, got [0.5, 0.5, 0.5]"),
+    ("data.fractions=0.9,0.1", "data.fractions must have 3 values"),
+    ("data.fractions=0.9,0.1,0", "data.fractions must be > 0"),
+])
+def test_out_of_range_values_name_the_real_key(override, message):
+    with pytest.raises(UserError) as e:
+        recipes.load_recipe("sine-forecast", [override])
+    assert message in e.value.message
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.seq_len=1", "data.seq_len must be >= 2"),
+    ("model.dropout=1", "model.dropout must be < 1"),
+    ("model.units=0", "model.units must be >= 1"),
+    ("eval.temperature=-0.1", "eval.temperature must be >= 0"),
+    ("eval.top_p=0", "eval.top_p must be > 0"),
+    ("eval.top_p=1.5", "eval.top_p must be <= 1"),
+    ("data.val_fraction=1", "data.val_fraction must be < 1"),
+    ("data.source=ftp", "data.source must be one of 'tfds', 'text', 'python_stdlib'"),
+    ("eval.unknown_char_policy=ignore", "eval.unknown_char_policy must be one of 'error', 'skip'"),
+])
+def test_generation_limits(override, message):
+    with pytest.raises(UserError) as e:
+        recipes.load_recipe("text-char", [override])
+    assert message in e.value.message
+
+
+def test_cli_fast_paths_do_not_import_tensorflow():
+    """`kerasrnn --help`, `recipe list` and `recipe show` of a TF-free schema stay under a second."""
+    import subprocess
+
+    code = ("import sys; from kerasrnn.cli import main\n"
+            "for args in (['--help'], ['recipe', 'list'], ['recipe', 'show', 'text-char'], ['recipe', 'show', "
+            "'long-memory']):\n"
+            "    try:\n        main(args, prog_name='kerasrnn')\n    except SystemExit as e:\n        assert not e.code\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "[run]" in result.stdout and "python-char" in result.stdout

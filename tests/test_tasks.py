@@ -128,7 +128,7 @@ def test_state_carry_equals_rerunning_the_prefix(char_run):
     run, sampler = _sampler(char_run)
     ids = encode("the cat sat on", run.vocab["chars"])
     full = run.model(np.array([ids], np.int32), training=False).numpy()[0]  # (T, V)
-    states = [tf.constant(s) for s in sampler._initial_states(sampler.step_model, 1)]
+    states = [tf.constant(s) for s in sampler.step.initial_states(1)]
     for t, token in enumerate(ids):
         logits, *states = sampler.step_model([tf.constant([token], tf.int32), *states], training=False)
         np.testing.assert_allclose(logits.numpy()[0], full[t], atol=1e-5)
@@ -303,11 +303,10 @@ def test_sine_forecast_run_and_forecast_command(tmp_path):
     run_dir = tmp_path / "runs" / "sine-forecast"
     for name in CONTRACT_FILES + ["scaler.json", "forecast.png"]:
         assert (run_dir / name).exists(), name
-    scaler = json.loads((run_dir / "scaler.json").read_text())
+    scaler = json.loads((run_dir / "scaler.json").read_text())  # informative: the model applies it
     train_part = 0.5 * np.sin(np.linspace(0, 50, 300))[:210]  # fit on the first 70% only
-    assert scaler["min"] == pytest.approx(train_part.min(), abs=1e-6)
-    assert scaler["max"] == pytest.approx(train_part.max(), abs=1e-6)
-    assert scaler["feature_range"] == [-1, 1] and scaler["kind"] == "minmax"
+    assert scaler["kind"] == "in_model" and scaler["scaling"] == "window" and scaler["target"] == "change"
+    assert scaler["output_scale"] == pytest.approx(np.sqrt(np.mean(np.diff(train_part) ** 2)), rel=1e-5)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in ("test_one_step_mae", "test_one_step_rmse", "test_rollout_15_mae", "test_rollout_15_rmse"):
         assert math.isfinite(metrics[key]) and metrics[key] >= 0

@@ -2,12 +2,13 @@
 
 import click
 
-from kerasrnn.cli import LazyGroup
+from kerasrnn.commands.lazy import LazyGroup
 
 BENCHES = {
     "layers": "kerasrnn.bench.layers:bench_layers",
     "claims": "kerasrnn.bench.claims:bench_claims",
     "export": "kerasrnn.bench.export:bench_export",
+    "forecast": "kerasrnn.bench.forecast:bench_forecast",
 }
 
 

@@ -26,7 +26,11 @@ from pathlib import Path
 
 import click
 
-CELLS = ("simple_rnn", "lstm", "gru")
+from kerasrnn import atomic, cells
+from kerasrnn.claims import long_memory, measure, params, report
+from kerasrnn.errors import UserError
+
+CELLS = cells.CANONICAL_CELLS
 
 
 @dataclass
@@ -43,8 +47,9 @@ class BenchConfig:
         memory_small_batch: reference batch subtracted out (default 4).
         grad_T: sequence length of the at-initialisation gradient profile (default 100).
         grad_batch: sequences averaged in the gradient profiles (default 32).
-        long_memory: the ``[long_memory]`` section passed to the recipe
-            (default: adding problem, T = 10, 50, 100, 200, u=32, 1200 steps).
+        long_memory: the ``[long_memory]`` section passed to the recipe (default: adding
+            problem, T = 25, 100, 200, u=32, 1200 steps, 3 seeds per cell and length, every
+            cell trained with XLA and the fused BPTT path).
         quick: marks a ``--quick`` run in the report (default False).
     """
 
@@ -58,8 +63,9 @@ class BenchConfig:
     grad_T: int = 100
     grad_batch: int = 32
     long_memory: dict = field(default_factory=lambda: {
-        "task": "adding", "lengths": [10, 50, 100, 200], "units": 32, "steps": 1200,
-        "batch_size": 64, "learning_rate": 0.01, "eval_every": 100, "eval_size": 1000})
+        "task": "adding", "lengths": [25, 100, 200], "units": 32, "steps": 1200,
+        "batch_size": 64, "learning_rate": 0.01, "eval_every": 100, "eval_size": 1000, "seeds": 3,
+        "execution": "xla_fused"})
     quick: bool = False
 
     @classmethod
@@ -82,10 +88,8 @@ def run_claims(cfg: BenchConfig, out_dir: Path) -> dict:
     Returns:
         ``{"config", "params", "timing", "memory", "grad_init", "long_memory", "claims"}``.
     """
-    import keras
+    import keras  # lazy: TensorFlow loads only when the bench runs
 
-    from kerasrnn.claims import long_memory, measure, params, report
-    from kerasrnn.layers import get_layer_class
 
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
@@ -103,7 +107,7 @@ def run_claims(cfg: BenchConfig, out_dir: Path) -> dict:
     _log("parameter counts")
     meas["params"] = {}
     for cell in CELLS:
-        layer = get_layer_class(cell)(cfg.units)
+        layer = cells.get_layer_class(cell)(cfg.units)
         layer.build((None, None, cfg.input_dim))
         meas["params"][cell] = {
             "keras": int(layer.count_params()),
@@ -114,10 +118,14 @@ def run_claims(cfg: BenchConfig, out_dir: Path) -> dict:
     keras.backend.clear_session()
     t = phase_done("params", t0)
 
-    _log(f"timing (T={cfg.T}, u={cfg.units}, batch {cfg.batch_size}, {cfg.reps} interleaved reps)")
-    meas["timing"] = measure.time_cells(CELLS, T=cfg.T, input_dim=cfg.input_dim, units=cfg.units,
-                                        batch_size=cfg.batch_size, reps=cfg.reps)
-    keras.backend.clear_session()
+    # Every cell in the same setting, both settings reported: "timing" is XLA + fused BPTT
+    # for all three, "timing_keras_loop" Keras' loop without XLA for all three.
+    for key, setting in (("timing", "xla_fused"), ("timing_keras_loop", "keras_loop")):
+        _log(f"timing, {setting} for every cell (T={cfg.T}, u={cfg.units}, batch {cfg.batch_size}, "
+             f"{cfg.reps} interleaved reps)")
+        meas[key] = measure.time_cells(CELLS, T=cfg.T, input_dim=cfg.input_dim, units=cfg.units,
+                                       batch_size=cfg.batch_size, reps=cfg.reps, setting=setting)
+        keras.backend.clear_session()
     t = phase_done("timing", t)
 
     _log(f"peak memory (one subprocess per cell, batch {cfg.memory_small_batch} -> {cfg.memory_batch})")
@@ -133,14 +141,12 @@ def run_claims(cfg: BenchConfig, out_dir: Path) -> dict:
 
     _log(f"long-memory recipe: {cfg.long_memory}")
     meas["long_memory"] = long_memory.run_recipe({"long_memory": {**cfg.long_memory, "cells": list(CELLS)}},
-                                                 out_dir / "long_memory", resume=False)
+                                                 out_dir / "long_memory", resume=False, overwrite=True)
     phase_done("long_memory", t)
     meas["config"]["phase_seconds"] = phases
 
     meas["claims"] = report.verdicts(meas)
     meas["config"]["seconds"] = round(time.perf_counter() - t0, 1)
-    from kerasrnn import atomic
-
     atomic.write_text(out_dir / "claims.md", report.markdown(meas, meas["claims"]))
     atomic.write_text(out_dir / "claims.json", json.dumps(meas, indent=1, default=_json_default) + "\n")
     report.plot(meas, out_dir)
@@ -160,9 +166,6 @@ def _json_default(value):
               help="Folder for claims.md, claims.json and the plots (replaced atomically).")
 def bench_claims(quick: bool, as_json: bool, out_dir: Path):
     """Measure the seeds' SimpleRNN vs LSTM vs GRU table: params, speed, memory, gradients, long memory."""
-    from kerasrnn import atomic
-    from kerasrnn.errors import UserError
-
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} is a file; give a folder path")
     cfg = BenchConfig.quick_config() if quick else BenchConfig()

@@ -2,17 +2,20 @@
 
 Measures, for the run's task:
 
+- the sizes of the float32 / float16 / int8 TFLite files (converted in memory,
+  nothing written) and their ratio to float32;
 - generation: latency per character of the TFLite step model (LiteRT
   interpreter, batch 1) vs the Keras streaming path (the same step model as a
   compiled `tf.function`, one call per character);
-- classification: latency per sentence of TFLite (Python tokenisation +
-  interpreter) vs the Keras model (`tf.function`, raw string, batch 1);
-- forecasting: latency per window, TFLite vs Keras;
-- the sizes of the float32 / float16 / int8 TFLite files (converted in memory,
-  nothing written).
+- classification: sentences per second at batch 1 and at batch `--batch`
+  (default 32), LiteRT (Python tokenisation + interpreter, the dynamic-batch
+  model) vs the Keras model (`tf.function` on raw strings);
+- forecasting: windows per second at batch 1 and `--batch`, LiteRT vs Keras.
 
 Timings are medians over `repeats` runs; on a shared 2-core CPU they drift by
 ±30%: compare numbers from one invocation only.
+
+>>> # kerasrnn bench export saved_models/polarity-sentiment --json-out bench.json
 """
 
 from __future__ import annotations
@@ -37,118 +40,136 @@ def _median_time(fn, n: int, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _interpreter(content: bytes):
-    from ai_edge_litert.interpreter import Interpreter
-
-    return Interpreter(model_content=content).get_signature_runner("serving_default")
-
-
-def bench_generation(run, content: bytes, n: int, repeats: int) -> dict:
+def bench_generation(run, content: bytes, n: int, repeats: int, batch: int) -> dict:
+    """Microseconds per character: LiteRT step vs the Keras step model in a `tf.function`."""
     import tensorflow as tf
 
-    from kerasrnn.export.tflite import step_model, step_names
+    from kerasrnn.export.generation import TFLiteStep
+    from kerasrnn.sampling import KerasStep
 
-    runner = _interpreter(content)
-    details = runner.get_input_details()
-    names = sorted(k for k in details if k != "token")
-    state = {k: np.zeros(details[k]["shape"], np.float32) for k in names}
+    lite = TFLiteStep(content)
+    state = {"lite": lite.initial_states(1)}
     token = np.zeros((1,), np.int32)
 
     def tflite_step():
-        nonlocal state
-        out = runner(token=token, **state)
-        state = {k: out["next_" + k] for k in names}
+        _, state["lite"] = lite(token, state["lite"])
 
-    step = step_model(run.model, batch_size=1)
-    in_names, _ = step_names(step)
-    fn = tf.function(lambda args: step(args, training=False))
-    kstate = [tf.zeros((1, int(t.shape[-1]))) for t in step.inputs[1:]]
+    step = KerasStep(run.model, batch_size=1)
+    fn = tf.function(lambda tok, states: step(tok, states))
+    kstate = {"k": [tf.constant(s) for s in step.initial_states(1)]}
     ktoken = tf.zeros((1,), tf.int32)
 
     def keras_step():
-        nonlocal kstate
-        out = fn([ktoken, *kstate])
-        kstate = list(out[1:])
-        out[0].numpy()
+        logits, kstate["k"] = fn(ktoken, kstate["k"])
+        logits.numpy()
 
     return {"tflite_us_per_char": 1e6 * _median_time(tflite_step, n, repeats),
             "keras_us_per_char": 1e6 * _median_time(keras_step, n, repeats)}
 
 
-def bench_classification(run, content: bytes, n: int, repeats: int) -> dict:
+def _throughput(call, items: list, batch: int, n: int, repeats: int) -> float:
+    """Items per second of `call(items[i:i+batch])`, cycling through `items`."""
+    pos = {"i": 0}
+
+    def one():
+        i = pos["i"]
+        chunk = items[i:i + batch]
+        if len(chunk) < batch:
+            chunk = (chunk + items * (batch // max(1, len(items)) + 1))[:batch]
+        pos["i"] = (i + batch) % len(items)
+        call(chunk)
+
+    calls = max(1, n // batch)
+    return batch / _median_time(one, calls, repeats)
+
+
+def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) -> dict:
+    """Sentences per second at batch 1 and `batch`: the app path (Python tokeniser + LiteRT) vs Keras."""
     import tensorflow as tf
 
+    from kerasrnn.export.classification import Classifier
     from kerasrnn.export.tokenizer import Tokenizer
 
-    texts = np.load(run.path / "samples.npz")["text"].astype(str).tolist()[:max(1, n)]
+    texts = np.load(run.path / "samples.npz")["text"].astype(str).tolist()
     vocab = [str(t) for t in run.model.get_layer("vectorizer").get_vocabulary()]
-    tok = Tokenizer(vocab, int(run.info["max_len"]))
-    runner = _interpreter(content)
-    fn = tf.function(lambda t: run.model(t, training=False))
-    i = {"k": 0}
+    tokenizer = Tokenizer(vocab, int(run.info["max_len"]))
+    fn = tf.function(lambda t: run.model(t, training=False), reduce_retracing=True)
 
-    def next_text():
-        i["k"] = (i["k"] + 1) % len(texts)
-        return texts[i["k"]]
+    def keras(chunk):
+        fn(tf.constant(chunk)).numpy()
 
-    def tflite_one():
-        runner(token_ids=np.array([tok.encode(next_text())], np.int32))
-
-    def keras_one():
-        fn(tf.constant([next_text()])).numpy()
-
-    return {"tflite_ms_per_sentence": 1e3 * _median_time(tflite_one, n, repeats),
-            "keras_ms_per_sentence": 1e3 * _median_time(keras_one, n, repeats)}
+    out = {}
+    for b in (1, batch):
+        lite = Classifier("tflite", content, [], tokenizer, batch_size=b)
+        out[f"tflite_sentences_per_s_batch{b}"] = _throughput(lite.predict_proba, texts, b, n, repeats)
+        out[f"keras_sentences_per_s_batch{b}"] = _throughput(keras, texts, b, n, repeats)
+    out["tflite_batch_speedup"] = out[f"tflite_sentences_per_s_batch{batch}"] / out["tflite_sentences_per_s_batch1"]
+    out["tflite_vs_keras_batch1"] = out["tflite_sentences_per_s_batch1"] / out["keras_sentences_per_s_batch1"]
+    return out
 
 
-def bench_forecasting(run, content: bytes, n: int, repeats: int) -> dict:
+def bench_forecasting(run, content: bytes, n: int, repeats: int, batch: int) -> dict:
+    """Windows per second at batch 1 and `batch`: LiteRT vs Keras."""
     import tensorflow as tf
 
-    x = np.load(run.path / "samples.npz")["x"][:1].astype(np.float32)
-    runner = _interpreter(content)
-    fn = tf.function(lambda w: run.model(w, training=False))
-    xt = tf.constant(x)
-    return {"tflite_ms_per_window": 1e3 * _median_time(lambda: runner(window=x), n, repeats),
-            "keras_ms_per_window": 1e3 * _median_time(lambda: fn(xt).numpy(), n, repeats)}
+    from kerasrnn.export import tflite as tflite_mod
+
+    x = np.load(run.path / "samples.npz")["x"].astype(np.float32)
+    if x.ndim == 2:
+        x = x[..., None]
+    windows = list(x)
+    runner = tflite_mod.open_signature(content)
+    fn = tf.function(lambda w: run.model(w, training=False), reduce_retracing=True)
+    out = {}
+    for b in (1, batch):
+        out[f"tflite_windows_per_s_batch{b}"] = _throughput(lambda c: runner(window=np.stack(c)), windows, b, n,
+                                                            repeats)
+        out[f"keras_windows_per_s_batch{b}"] = _throughput(lambda c: fn(tf.constant(np.stack(c))).numpy(),
+                                                           windows, b, n, repeats)
+    return out
+
+
+BENCHES = {"generation": bench_generation, "classification": bench_classification,
+           "forecasting": bench_forecasting}
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--calls", default=200, show_default=True, help="Calls per timing (characters / sentences).")
+@click.option("--calls", default=200, show_default=True, help="Items (characters / sentences / windows) per timing.")
 @click.option("--repeats", default=5, show_default=True, help="Timings; the median is reported.")
+@click.option("--batch", default=32, show_default=True, help="The batched size compared with batch 1.")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
-def bench_export(run_dir, calls, repeats, json_out):
-    """Latency of the TFLite artifact vs the Keras path, and float32/float16/int8 TFLite sizes."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def bench_export(run_dir, calls, repeats, batch, json_out):
+    """TFLite float32/float16/int8 sizes and LiteRT vs Keras speed (batch 1 vs --batch)."""
     from kerasrnn import atomic
     from kerasrnn.errors import UserError
-    from kerasrnn.export import tflite
+    from kerasrnn.export import exporter
+    from kerasrnn.export import tflite as tflite_mod
     from kerasrnn.rundir import load_run
 
-    if calls < 1 or repeats < 1:
-        raise UserError(f"--calls and --repeats must be >= 1, got {calls} and {repeats}")
-    run = load_run(run_dir)
+    if calls < 1 or repeats < 1 or batch < 1:
+        raise UserError(f"--calls, --repeats and --batch must be >= 1, got {calls}, {repeats} and {batch}")
+    run, samples = exporter.load_run_samples(run_dir)
     task = run.info["task"]
-    sizes, contents = {}, {}
-    for q in ("none", "float16", "int8"):
-        content, info = tflite.build(run, q)
-        contents[q] = content
-        sizes[info["quantization"]["mode"]] = len(content)
-    click.echo(f"{run.path} ({task}); TFLite sizes as converted (no parity gate here: `kerasrnn export` "
-               "falls back from full-integer to dynamic-range int8 when full-integer loses accuracy):")
-    for mode, size in sizes.items():
-        click.echo(f"  {mode:<22} {size / 1024:10.1f} KiB")
-    bench = {"generation": bench_generation, "classification": bench_classification,
-             "forecasting": bench_forecasting}.get(task)
-    if bench is None:
+    if task not in BENCHES:
         raise UserError(f"no export benchmark for a {task!r} run; pass a generation, classification or "
                         "forecasting run")
-    latency = bench(run, contents["none"], calls, repeats)
-    click.echo("Latency (float32, batch 1, median of {} x {} calls):".format(repeats, calls))
+    concrete, representative, _ = exporter.task_module(task).tflite(run, samples)
+    sizes, contents = {}, {}
+    for q in ("none", "float16", "int8"):
+        content, info = tflite_mod.build(concrete, q, representative)
+        contents[q] = content
+        sizes[info["quantization"]["mode"]] = len(content)
+    base = sizes["float32"]
+    click.echo(f"{run.info.get('name')} ({task}); TFLite sizes as converted (no parity gate here: `kerasrnn "
+               "export` falls back from full-integer to dynamic-range int8 when full-integer loses accuracy):")
+    for mode, size in sizes.items():
+        click.echo(f"  {mode:<22} {size / 1024:10.1f} KiB  {100 * size / base:5.1f}% of float32")
+    latency = BENCHES[task](run, contents["none"], calls, repeats, batch)
+    click.echo(f"Speed (float32, median of {repeats} timings):")
     for key, value in latency.items():
-        click.echo(f"  {key:<24} {value:10.2f}")
+        click.echo(f"  {key:<36} {value:12.2f}")
     if json_out:
-        atomic.write_text(json_out, json.dumps({"run": str(run.path), "task": task, "sizes_bytes": sizes,
-                                                "latency": latency}, indent=2) + "\n")
+        atomic.write_text(json_out, json.dumps({"run": run.info.get("name"), "task": task, "sizes_bytes": sizes,
+                                                "size_ratio": {k: v / base for k, v in sizes.items()},
+                                                "speed": latency}, indent=2) + "\n")

@@ -22,6 +22,15 @@ rounds are discarded and the medians of the next ``reps`` are reported.
 Ratios are speed-ups (> 1 = faster) against the built-in Keras layer in its
 faster XLA setting, and against PyTorch.
 
+``--user-path`` times the path a user takes instead of the raw step functions:
+``keras.Sequential([Input, layer(return_sequences=True)])`` + ``compile("adam", "mse")``
+with Keras' defaults (``jit_compile="auto"``, which turns XLA *off* on a CPU-only
+machine) + ``train_on_batch`` / ``predict_on_batch``. Contenders: ours and the
+built-in with the defaults (``xla=auto``) and with ``jit_compile=True``, ours
+with ``jit_compile=kerasrnn.layers.recommended_jit_compile(cell)`` (the
+documented fast setting, label ``xla=rec``), and PyTorch. The ``x keras``
+reference is the built-in in its faster setting.
+
 Achieved GFLOP/s use the analytic count ``2·B·T·(I+H)·G·H`` per forward
 (G = 4 LSTM, 3 GRU, 1 SimpleRNN; ×3 for a training step) and are compared
 with a measured float32 matmul peak: a ``(B·T, I+H) × (I+H, G·H)`` sgemm.
@@ -30,16 +39,19 @@ with a measured float32 matmul peak: a ``(B·T, I+H) × (I+H, G·H)`` sgemm.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
 import click
+import numpy as np
 
+from kerasrnn import cells as cell_registry
 from kerasrnn.errors import UserError
 
-GATES = {"lstm": 4, "gru": 3, "simple_rnn": 1}
+GATES = {cell: cell_registry.gate_count(cell) for cell in ("lstm", "gru", "simple_rnn")}
 KERAS_NAMES = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "SimpleRNN"}
 TORCH_NAMES = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "RNN"}
 QUICK = {"batch": 8, "length": 12, "input": 16, "units": 32, "reps": 3, "warmup": 1}
@@ -58,6 +70,7 @@ class BenchConfig:
     warmup: int = 3
     torch: bool = True  # include PyTorch when importable
     seed: int = 0
+    user_path: bool = False  # Sequential + compile defaults + train_on_batch/predict_on_batch
 
 
 @dataclass
@@ -66,7 +79,7 @@ class Result:
 
     cell: str
     contender: str  # "kerasrnn", "keras" or "torch"
-    xla: bool | None  # None for torch
+    xla: bool | str | None  # None for torch; "auto" / "rec" in the user path
     train_ms: float
     infer_ms: float
     train_first_s: float  # first call: tracing + XLA compilation + one step
@@ -80,6 +93,8 @@ class Result:
     def label(self) -> str:
         if self.xla is None:
             return self.contender
+        if isinstance(self.xla, str):
+            return f"{self.contender} xla={self.xla}"
         return f"{self.contender} xla={'on' if self.xla else 'off'}"
 
 
@@ -99,9 +114,9 @@ class KerasContender:
     """A Keras sequence layer with a compiled train step and forward."""
 
     def __init__(self, layer_cls, cfg: BenchConfig, x, y, jit: bool):
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
-        from kerasrnn.claims.measure import make_step_functions
+        from kerasrnn.claims.measure import make_step_functions  # lazy: with TensorFlow
 
         layer = layer_cls(cfg.units, return_sequences=True)
         layer(x[:1])
@@ -116,11 +131,33 @@ class KerasContender:
         return self._infer(self.x).numpy()
 
 
+class UserPathContender:
+    """What a user writes: ``Sequential([Input, layer])``, ``compile("adam", "mse")``,
+    ``train_on_batch`` and ``predict_on_batch``.
+
+    `jit` is passed to ``compile(jit_compile=...)``: ``"auto"`` is Keras' default.
+    """
+
+    def __init__(self, layer_cls, cfg: BenchConfig, x, y, jit):
+        import keras  # lazy: TensorFlow loads only when the bench runs
+
+        self.model = keras.Sequential([keras.Input((cfg.length, cfg.input)),
+                                       layer_cls(cfg.units, return_sequences=True)])
+        self.model.compile(optimizer="adam", loss="mse", jit_compile=jit)
+        self.x, self.y = x, y
+
+    def train(self):
+        return self.model.train_on_batch(self.x, self.y)
+
+    def infer(self):
+        return self.model.predict_on_batch(self.x)
+
+
 class TorchContender:
     """`torch.nn.LSTM/GRU/RNN` (batch_first) trained with Adam on the same MSE."""
 
     def __init__(self, cell: str, cfg: BenchConfig, x, y):
-        import torch
+        import torch  # lazy: optional dependency
 
         torch.manual_seed(cfg.seed)
         self.torch = torch
@@ -144,7 +181,7 @@ class TorchContender:
 
 def _torch_worker(conn, cell, cfg_dict, x, y, threads):
     """Child-process loop: build a TorchContender, then time "train"/"infer" on request."""
-    import torch
+    import torch  # lazy: optional dependency
 
     torch.set_num_threads(threads)
     contender = TorchContender(cell, BenchConfig(**cfg_dict), x, y)
@@ -170,8 +207,6 @@ class TorchProcess:
     """
 
     def __init__(self, cell: str, cfg: BenchConfig, x, y):
-        import multiprocessing
-
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process = context.Process(
@@ -200,7 +235,7 @@ class TorchProcess:
 
 def torch_available() -> bool:
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401  (lazy: optional dependency)
     except Exception:  # pragma: no cover - depends on the machine
         return False
     return True
@@ -214,8 +249,7 @@ class MatmulPeak:
     """
 
     def __init__(self, cfg: BenchConfig, cell: str):
-        import numpy as np
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
         rng = np.random.default_rng(cfg.seed)
         k = cfg.input + cfg.units
@@ -242,10 +276,9 @@ def bench_cell(cfg: BenchConfig, cell: str, echo=lambda msg: None) -> tuple[list
 
     Returns their medians and the matmul peak (GFLOP/s) measured in the same rounds.
     """
-    import keras
-    import numpy as np
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
 
-    import kerasrnn.layers as ours
+    import kerasrnn.layers as ours  # lazy: imports Keras
 
     rng = np.random.default_rng(cfg.seed)
     x = rng.standard_normal((cfg.batch, cfg.length, cfg.input), dtype=np.float32)
@@ -253,9 +286,18 @@ def bench_cell(cfg: BenchConfig, cell: str, echo=lambda msg: None) -> tuple[list
     keras.utils.set_random_seed(cfg.seed)
 
     contenders = []
-    for jit in (False, True):
-        contenders.append(("kerasrnn", jit, KerasContender(ours.get_layer_class(cell), cfg, x, y, jit)))
-        contenders.append(("keras", jit, KerasContender(getattr(keras.layers, KERAS_NAMES[cell]), cfg, x, y, jit)))
+    ours_cls, builtin_cls = ours.get_layer_class(cell), getattr(keras.layers, KERAS_NAMES[cell])
+    if cfg.user_path:
+        recommended = ours.recommended_jit_compile(cell)
+        contenders.append(("kerasrnn", "auto", UserPathContender(ours_cls, cfg, x, y, "auto")))
+        contenders.append(("keras", "auto", UserPathContender(builtin_cls, cfg, x, y, "auto")))
+        contenders.append(("kerasrnn", "rec", UserPathContender(ours_cls, cfg, x, y, recommended)))
+        contenders.append(("kerasrnn", True, UserPathContender(ours_cls, cfg, x, y, True)))
+        contenders.append(("keras", True, UserPathContender(builtin_cls, cfg, x, y, True)))
+    else:
+        for jit in (False, True):
+            contenders.append(("kerasrnn", jit, KerasContender(ours_cls, cfg, x, y, jit)))
+            contenders.append(("keras", jit, KerasContender(builtin_cls, cfg, x, y, jit)))
     if cfg.torch and torch_available():
         contenders.append(("torch", None, TorchProcess(cell, cfg, x, y)))
 
@@ -307,8 +349,8 @@ def bench_cell(cfg: BenchConfig, cell: str, echo=lambda msg: None) -> tuple[list
 
 def summarize(cfg: BenchConfig, results: list[Result], peaks: dict[str, float]) -> dict:
     """Turn results into the JSON report: medians, speed-ups and % of matmul peak."""
-    import keras
-    import tensorflow as tf
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
+    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
     rows = []
     for cell in cfg.cells:
@@ -329,14 +371,17 @@ def summarize(cfg: BenchConfig, results: list[Result], peaks: dict[str, float]) 
             rows.append(row)
     versions = {"tensorflow": tf.__version__, "keras": keras.__version__}
     if cfg.torch and torch_available():
-        import torch
+        import torch  # lazy: optional dependency
 
         versions["torch"] = torch.__version__
     return {
         "config": asdict(cfg),
-        "training_step": "tf.function(tape + MSE + tape.gradient + Adam.apply), jit_compile per row; "
-        "torch: eager zero_grad/forward/backward/Adam.step",
-        "inference": "compiled forward, training=False; torch under inference_mode",
+        "training_step": ("Sequential + compile('adam', 'mse', jit_compile per row) + train_on_batch"
+                          if cfg.user_path else
+                          "tf.function(tape + MSE + tape.gradient + Adam.apply), jit_compile per row")
+        + "; torch: eager zero_grad/forward/backward/Adam.step",
+        "inference": ("predict_on_batch" if cfg.user_path else "compiled forward, training=False")
+        + "; torch under inference_mode",
         "cpu_count": os.cpu_count(),
         "versions": versions,
         "matmul_peak_gflops": peaks,
@@ -350,7 +395,8 @@ def format_table(report: dict) -> str:
     lines = [
         f"B={cfg['batch']} T={cfg['length']} {cfg['input']}->{cfg['units']}, "
         f"medians of {cfg['reps']} interleaved reps after {cfg['warmup']} warm-up, "
-        f"{report['cpu_count']} CPU cores",
+        f"{report['cpu_count']} CPU cores" + (", user path (Sequential + compile + train_on_batch/"
+                                              "predict_on_batch)" if cfg.get("user_path") else ""),
         "speed-up = reference time / row time (> 1 = faster than the reference)",
     ]
     header = (
@@ -387,13 +433,16 @@ def run_bench(cfg: BenchConfig, echo=lambda msg: None) -> dict:
 
 
 def parse_cells(text: str) -> tuple[str, ...]:
-    """``"lstm,gru"`` -> ``("lstm", "gru")``; aliases ``rnn`` -> ``simple_rnn``."""
+    """``"lstm,gru"`` -> ``("lstm", "gru")``; aliases from `kerasrnn.cells` (``rnn`` -> ``simple_rnn``)."""
     cells = []
-    for name in (part.strip().lower() for part in text.split(",") if part.strip()):
-        name = {"rnn": "simple_rnn", "simplernn": "simple_rnn"}.get(name, name)
+    for part in (part.strip() for part in text.split(",") if part.strip()):
+        try:
+            name = cell_registry.canonical_name(part, argument="cell")
+        except ValueError:
+            name = None
         if name not in GATES:
             raise UserError(
-                f"unknown cell {name!r} in --cells {text!r}; use a comma-separated list of "
+                f"unknown cell {part!r} in --cells {text!r}; use a comma-separated list of "
                 "lstm, gru, simple_rnn"
             )
         if name not in cells:
@@ -423,7 +472,9 @@ def _positive(name):
 @click.option("--warmup", type=int, callback=_positive("warmup"), help="Discarded rounds [default: 3].")
 @click.option("--quick", is_flag=True, help="Small sizes and few reps (B8 T12 16->32, 3 reps) for a smoke run.")
 @click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if installed.")
-def bench_layers(as_json, cells, batch, length, input_, units, reps, warmup, quick, no_torch):
+@click.option("--user-path", is_flag=True,
+              help="Time Sequential + compile defaults + train_on_batch/predict_on_batch instead of raw steps.")
+def bench_layers(as_json, cells, batch, length, input_, units, reps, warmup, quick, no_torch, user_path):
     """Training-step and inference time: kerasrnn vs keras.layers (XLA on/off) vs PyTorch.
 
     Interleaved rounds in one process; medians, speed-ups against the built-in
@@ -431,13 +482,13 @@ def bench_layers(as_json, cells, batch, length, input_, units, reps, warmup, qui
     measured matmul peak. Example: kerasrnn bench layers --cells lstm --reps 20
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
     tf.get_logger().setLevel("ERROR")  # one tf.function per contender is intended
     base = QUICK if quick else asdict(BenchConfig())
     given = {"batch": batch, "length": length, "input": input_, "units": units, "reps": reps, "warmup": warmup}
     sizes = {k: (v if v is not None else base[k]) for k, v in given.items()}
-    cfg = BenchConfig(cells=parse_cells(cells), torch=not no_torch, **sizes)
+    cfg = BenchConfig(cells=parse_cells(cells), torch=not no_torch, user_path=user_path, **sizes)
     echo = (lambda msg: click.echo(msg, err=True)) if not as_json else (lambda msg: None)
     report = run_bench(cfg, echo)
     if as_json:

@@ -47,8 +47,11 @@ import numpy as np
 
 from kerasrnn.claims.params import canonical_cell
 from kerasrnn.errors import UserError
+from kerasrnn.recipes import setting
 
 TASKS = ("adding", "copy")
+#: ``execution`` -> (jit_compile, fused) used for every cell.
+EXECUTIONS = {"xla_fused": (True, True), "keras_loop": (False, False)}
 
 
 @dataclass
@@ -72,24 +75,32 @@ class LongMemoryConfig:
         solved_fraction: "solved" threshold, see module docstring (default 0.1).
         gradient_batch: sequences used for the gradient-vs-distance profile (default 32).
         seed: seed of weights and data; 0 inherits ``[run] seed`` (default 0).
+        seeds: independent runs per (cell, T), with seeds ``seed, seed+1, ...``; results are
+            reported as mean ± std and a length counts as solved when most runs solve it
+            (default 1).
+        execution: how every cell is trained, the same for all cells: ``"xla_fused"`` (XLA
+            and the fused BPTT path) or ``"keras_loop"`` (Keras' loop without XLA). The
+            math is the same; only speed differs (default "xla_fused").
     """
 
     task: str = "adding"
-    lengths: list[int] = field(default_factory=lambda: [10, 50, 100, 200])
+    lengths: list[int] = setting(default_factory=lambda: [10, 50, 100, 200], ge=2)
     cells: list[str] = field(default_factory=lambda: ["simple_rnn", "lstm", "gru"])
-    units: int = 32
-    steps: int = 1200
-    batch_size: int = 64
-    learning_rate: float = 0.01
-    clipnorm: float = 1.0
-    eval_every: int = 100
-    eval_size: int = 1000
-    num_tokens: int = 1
-    vocab: int = 8
-    embedding_dim: int = 16
-    solved_fraction: float = 0.1
-    gradient_batch: int = 32
-    seed: int = 0
+    units: int = setting(32, ge=1)
+    steps: int = setting(1200, ge=1)
+    batch_size: int = setting(64, ge=1)
+    learning_rate: float = setting(0.01, gt=0)
+    clipnorm: float = setting(1.0, ge=0)
+    eval_every: int = setting(100, ge=1)
+    eval_size: int = setting(1000, ge=1)
+    num_tokens: int = setting(1, ge=1)
+    vocab: int = setting(8, ge=2)
+    embedding_dim: int = setting(16, ge=1)
+    solved_fraction: float = setting(0.1, gt=0, lt=1)
+    gradient_batch: int = setting(32, ge=1)
+    seed: int = setting(0, ge=0, le=2**32 - 1)
+    seeds: int = setting(1, ge=1)
+    execution: str = setting("xla_fused", choices=tuple(EXECUTIONS))
 
 
 #: Recipe schema for `kerasrnn.recipes`: section name -> dataclass.
@@ -124,13 +135,15 @@ def parse_config(section: dict | None, run_seed: int = 0) -> LongMemoryConfig:
     cfg = LongMemoryConfig(**section)
     if cfg.task not in TASKS:
         raise UserError(f"long_memory.task must be one of {', '.join(TASKS)}, got {cfg.task!r}")
+    if cfg.execution not in EXECUTIONS:
+        raise UserError(f"long_memory.execution must be one of {', '.join(EXECUTIONS)}, got {cfg.execution!r}")
     try:
         cfg.cells = [canonical_cell(c) for c in cfg.cells]
     except ValueError as e:
         raise UserError(f"long_memory.cells: {e}") from None
     minimum_T = cfg.num_tokens if cfg.task == "copy" else 2
     for key in ("units", "steps", "batch_size", "eval_every", "eval_size", "num_tokens",
-                "embedding_dim", "gradient_batch"):
+                "embedding_dim", "gradient_batch", "seeds"):
         if getattr(cfg, key) < 1:
             raise UserError(f"long_memory.{key} must be >= 1, got {getattr(cfg, key)}")
     if cfg.vocab < 2:
@@ -159,20 +172,21 @@ def build_model(cfg: LongMemoryConfig, cell: str, T: int):
     copy: ``Input((K+T,) int32) -> Embedding(vocab+2) -> rnn_0 (sequences) ->
     Cropping1D(keep last K) -> Dense(vocab)`` (logits).
     """
-    import keras
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
 
-    from kerasrnn.data.long_memory import copy_input_size
-    from kerasrnn.layers import get_layer_class
+    from kerasrnn.data.long_memory import copy_input_size  # lazy: with TensorFlow
+    from kerasrnn.layers import get_layer_class  # lazy: imports Keras
 
     layer_cls = get_layer_class(cell)
+    fused = EXECUTIONS[cfg.execution][1]
     if cfg.task == "adding":
         inputs = keras.Input((T, 2), name="x")
-        h = layer_cls(cfg.units, name="rnn_0")(inputs)
+        h = layer_cls(cfg.units, name="rnn_0", fused=fused)(inputs)
         outputs = keras.layers.Dense(1, name="y")(h)
     else:
         inputs = keras.Input((cfg.num_tokens + T,), dtype="int32", name="tokens")
         e = keras.layers.Embedding(copy_input_size(cfg.vocab), cfg.embedding_dim, name="embedding")(inputs)
-        h = layer_cls(cfg.units, return_sequences=True, name="rnn_0")(e)
+        h = layer_cls(cfg.units, return_sequences=True, name="rnn_0", fused=fused)(e)
         h = keras.layers.Cropping1D((T, 0), name="recall_steps")(h)
         outputs = keras.layers.Dense(cfg.vocab, name="logits")(h)
     return keras.Model(inputs, outputs, name=f"{cell}_T{T}")
@@ -185,18 +199,18 @@ def _rnn_inputs(model, x: np.ndarray, task: str) -> np.ndarray:
     return np.asarray(model.get_layer("embedding")(x))
 
 
-def train_one(cfg: LongMemoryConfig, cell: str, T: int) -> dict:
-    """Train one cell at one length; returns its result dict (JSON-serialisable)."""
-    import keras
-    import tensorflow as tf
+def train_one(cfg: LongMemoryConfig, cell: str, T: int, seed_index: int = 0) -> dict:
+    """Train one cell at one length with seed ``cfg.seed + seed_index``; returns its result dict."""
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
+    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
-    from kerasrnn.claims.measure import gradient_norm_profile
-    from kerasrnn.data.long_memory import adding_baseline_mse, batches, generate
-    from kerasrnn.layers import recommended_jit_compile
+    from kerasrnn.claims.measure import gradient_norm_profile  # lazy: with TensorFlow
+    from kerasrnn.data.long_memory import adding_baseline_mse, batches, generate  # lazy: with TensorFlow
 
+    cfg = dataclasses.replace(cfg, seed=cfg.seed + seed_index)
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(cfg, cell, T)
-    jit = recommended_jit_compile(cell)
+    jit = EXECUTIONS[cfg.execution][0]
     kwargs = _data_kwargs(cfg)
     x_val, y_val = generate(cfg.task, cfg.eval_size, T, seed=(cfg.seed, T, 1), **kwargs)
     optimizer = keras.optimizers.Adam(cfg.learning_rate, clipnorm=cfg.clipnorm or None)
@@ -241,6 +255,7 @@ def train_one(cfg: LongMemoryConfig, cell: str, T: int) -> dict:
         loss = float(train_step(xb, yb))
         if step == 1:  # the first call traces/compiles: keep it out of the per-step time
             compile_seconds = time.perf_counter() - start
+            path = model.get_layer("rnn_0").path_record.last  # the loop the training step runs
         if step % cfg.eval_every == 0 or step == cfg.steps:
             metric = evaluate()
             curve.append({"step": step, "train_loss": loss, "metric": metric,
@@ -254,7 +269,7 @@ def train_one(cfg: LongMemoryConfig, cell: str, T: int) -> dict:
     gx = _rnn_inputs(model, x_val[: cfg.gradient_batch], cfg.task)
     grad_trained = gradient_norm_profile(model.get_layer("rnn_0"), gx, seed=cfg.seed)
     return {
-        "cell": cell, "T": T, "task": cfg.task,
+        "cell": cell, "T": T, "task": cfg.task, "seed": cfg.seed,
         "metric_name": "mse" if cfg.task == "adding" else "accuracy",
         "metric": metric, "baseline": baseline,
         "normalized": metric / baseline if cfg.task == "adding" else metric,
@@ -262,7 +277,9 @@ def train_one(cfg: LongMemoryConfig, cell: str, T: int) -> dict:
         "seconds_to_solve": seconds_to_solve, "train_seconds": train_seconds,
         "compile_seconds": compile_seconds,
         "seconds_per_step": (train_seconds - compile_seconds) / max(1, curve[-1]["step"] - 1),
-        "jit_compile": jit, "params": int(model.get_layer("rnn_0").count_params()),
+        "jit_compile": jit, "execution": cfg.execution,
+        "path": path,
+        "params": int(model.get_layer("rnn_0").count_params()),
         "curve": curve,
         "grad_norm_init": grad_init.tolist(), "grad_norm_trained": grad_trained.tolist(),
     }
@@ -271,20 +288,72 @@ def train_one(cfg: LongMemoryConfig, cell: str, T: int) -> dict:
 # ----------------------------------------------------------------------------- the recipe
 
 
+def aggregate(results: list[dict]) -> dict:
+    """Seeds of one (cell, T) combined: ``{(cell, T): row}``.
+
+    A row has ``metric`` and ``normalized`` as the mean over seeds with ``metric_std`` and
+    ``normalized_std`` (population std, 0 for one seed), ``seeds`` (runs), ``solved_runs``,
+    ``solved`` (more than half of the runs solved), ``steps_to_solve`` and
+    ``seconds_to_solve`` (median over the runs that solved; None unless ``solved``), the
+    element-wise mean gradient profiles, ``baseline`` and ``T``/``cell``.
+
+    >>> rows = aggregate([{"cell": "gru", "T": 5, "metric": m, "normalized": m, "baseline": 1.0,
+    ...     "solved": m < 0.1, "steps_to_solve": 10, "seconds_to_solve": 1.0,
+    ...     "grad_norm_init": [1.0], "grad_norm_trained": [1.0]} for m in (0.0, 0.05, 0.4)])
+    >>> rows["gru", 5]["solved"], rows["gru", 5]["solved_runs"], round(rows["gru", 5]["metric"], 2)
+    (True, 2, 0.15)
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault((r["cell"], r["T"]), []).append(r)
+    out = {}
+    for key, runs in groups.items():
+        won = [r for r in runs if r["solved"]]
+        solved = 2 * len(won) > len(runs)
+        steps = [r["steps_to_solve"] for r in won if r.get("steps_to_solve") is not None]
+        seconds = [r["seconds_to_solve"] for r in won if r.get("seconds_to_solve") is not None]
+        out[key] = {
+            "cell": key[0], "T": key[1], "seeds": len(runs), "solved_runs": len(won), "solved": solved,
+            "metric": float(np.mean([r["metric"] for r in runs])),
+            "metric_std": float(np.std([r["metric"] for r in runs])),
+            "normalized": float(np.mean([r["normalized"] for r in runs])),
+            "normalized_std": float(np.std([r["normalized"] for r in runs])),
+            "baseline": float(np.mean([r["baseline"] for r in runs])),
+            "steps_to_solve": float(np.median(steps)) if solved and steps else None,
+            "seconds_to_solve": float(np.median(seconds)) if solved and seconds else None,
+            "grad_norm_init": np.mean([r["grad_norm_init"] for r in runs], axis=0).tolist(),
+            "grad_norm_trained": np.mean([r["grad_norm_trained"] for r in runs], axis=0).tolist(),
+        }
+    return out
+
+
 def summarize(results: list[dict], cfg: LongMemoryConfig) -> dict:
-    """Per-cell summary: longest solved T, mean normalized metric, metric by T."""
+    """Per-cell summary over seeds: longest solved T (by majority), mean normalized metric,
+    metric mean ± std by T, solved runs by T."""
+    rows_by_key = aggregate(results)
     by_cell: dict[str, dict] = {}
     for cell in cfg.cells:
-        rows = sorted((r for r in results if r["cell"] == cell), key=lambda r: r["T"])
+        rows = sorted((r for r in rows_by_key.values() if r["cell"] == cell), key=lambda r: r["T"])
+        runs = [r for r in results if r["cell"] == cell]
         solved = [r["T"] for r in rows if r["solved"]]
         by_cell[cell] = {
             "longest_solved_T": max(solved) if solved else 0,
             "mean_normalized": float(np.mean([r["normalized"] for r in rows])) if rows else None,
             "metric_by_T": {str(r["T"]): r["metric"] for r in rows},
+            "metric_std_by_T": {str(r["T"]): r["metric_std"] for r in rows},
+            "solved_runs_by_T": {str(r["T"]): f"{r['solved_runs']}/{r['seeds']}" for r in rows},
             "steps_to_solve_by_T": {str(r["T"]): r["steps_to_solve"] for r in rows},
-            "seconds_per_step": float(np.median([r["seconds_per_step"] for r in rows])) if rows else None,
+            "seconds_per_step": float(np.median([r["seconds_per_step"] for r in runs])) if runs else None,
         }
     return by_cell
+
+
+def format_metric(row: dict) -> str:
+    """``0.012`` / ``0.012 ✓`` for one run; ``0.012 ± 0.003 (2/3 ✓)`` over seeds."""
+    if row.get("seeds", 1) == 1:
+        return f"{row['metric']:.3f}{' ✓' if row['solved'] else ''}"
+    return (f"{row['metric']:.3f} ± {row['metric_std']:.3f} ({row['solved_runs']}/{row['seeds']}"
+            f"{' ✓' if row['solved'] else ''})")
 
 
 def results_markdown(results: list[dict], cfg: LongMemoryConfig) -> str:
@@ -292,32 +361,36 @@ def results_markdown(results: list[dict], cfg: LongMemoryConfig) -> str:
     lengths = sorted({r["T"] for r in results})
     name = "MSE (baseline = predict the mean)" if cfg.task == "adding" else f"accuracy (chance {1 / cfg.vocab:.3f})"
     lines = [f"Long-memory task `{cfg.task}`, {name}; units={cfg.units}, steps={cfg.steps}, "
-             f"batch={cfg.batch_size}, lr={cfg.learning_rate}. ✓ = solved "
+             f"batch={cfg.batch_size}, lr={cfg.learning_rate}, {cfg.seeds} seed(s) (mean ± std; "
+             f"solved runs / seeds), every cell trained as `{cfg.execution}`. ✓ = solved by most runs "
              f"({'MSE ≤ %.2f × baseline' % cfg.solved_fraction if cfg.task == 'adding' else 'accuracy ≥ %.2f' % (1 - cfg.solved_fraction)}).",
              "", "| cell | " + " | ".join(f"T={T}" for T in lengths) + " |",
              "|---|" + "---|" * len(lengths)]
     if cfg.task == "adding" and results:
         lines.append("| *baseline* | " + " | ".join(
             f"{np.mean([r['baseline'] for r in results if r['T'] == T]):.3f}" for T in lengths) + " |")
+    rows = aggregate(results)
     for cell in cfg.cells:
         cells = []
         for T in lengths:
-            r = next((r for r in results if r["cell"] == cell and r["T"] == T), None)
-            cells.append("–" if r is None else f"{r['metric']:.3f}{' ✓' if r['solved'] else ''}")
+            r = rows.get((cell, T))
+            cells.append("–" if r is None else format_metric(r))
         lines.append(f"| {cell} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def plot_results(results: list[dict], cfg: LongMemoryConfig, run_dir: Path) -> list[str]:
     """``long_memory.png`` (metric vs T) and ``gradient_norms.png`` (longest T); returns file names."""
-    from kerasrnn.plots import pyplot, save_png
+    from kerasrnn.plots import pyplot, save_png  # lazy: matplotlib
 
     plt = pyplot()
     written = []
     fig, ax = plt.subplots(figsize=(6, 4))
+    rows_by_key = aggregate(results)
     for cell in cfg.cells:
-        rows = sorted((r for r in results if r["cell"] == cell), key=lambda r: r["T"])
-        ax.plot([r["T"] for r in rows], [r["normalized"] for r in rows], "o-", label=cell)
+        rows = sorted((r for r in rows_by_key.values() if r["cell"] == cell), key=lambda r: r["T"])
+        ax.errorbar([r["T"] for r in rows], [r["normalized"] for r in rows],
+                    yerr=[r["normalized_std"] for r in rows], fmt="o-", capsize=3, label=cell)
     if cfg.task == "adding":
         ax.axhline(1.0, color="gray", ls="--", label="predict the mean")
         ax.axhline(cfg.solved_fraction, color="gray", ls=":", label="solved")
@@ -335,7 +408,7 @@ def plot_results(results: list[dict], cfg: LongMemoryConfig, run_dir: Path) -> l
     T = max(r["T"] for r in results)
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, cell in enumerate(cfg.cells):
-        r = next((r for r in results if r["cell"] == cell and r["T"] == T), None)
+        r = rows_by_key.get((cell, T))
         if r is None:
             continue
         for key, style in (("grad_norm_init", "--"), ("grad_norm_trained", "-")):
@@ -350,7 +423,7 @@ def plot_results(results: list[dict], cfg: LongMemoryConfig, run_dir: Path) -> l
     return written
 
 
-def run_recipe(recipe: dict, run_dir: Path, resume: bool = False) -> dict:
+def run_recipe(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -> dict:
     """Train every cell at every length and write the results into `run_dir`.
 
     Like the other recipe tasks, the run is built in the sibling work directory
@@ -359,9 +432,11 @@ def run_recipe(recipe: dict, run_dir: Path, resume: bool = False) -> dict:
     Args:
         recipe: the resolved recipe (``{"run": {...}, "long_memory": {...}}``); a bare
             ``[long_memory]`` dict is accepted too (standalone use).
-        run_dir: the run directory to create (replaced if it exists).
+        run_dir: the run directory to create.
         resume: reuse ``checkpoints/<cell>_T<T>.json`` of an interrupted (or finished)
             run instead of retraining those models.
+        **lifecycle: ``restart``, ``overwrite``, ``origin`` of `kerasrnn.rundir.lifecycle`
+            (e.g. ``overwrite=True`` replaces a finished run).
 
     Returns:
         The ``metrics.json`` dict: ``{"task", "config", "summary", "results"}``.
@@ -378,32 +453,28 @@ def run_recipe(recipe: dict, run_dir: Path, resume: bool = False) -> dict:
                    **recipe.get("run", {})}
     cfg = parse_config(recipe.get("long_memory"), run_seed=run_section["seed"])
     recipe = {"run": run_section, "long_memory": dataclasses.asdict(cfg)}
-    run_dir = Path(run_dir)
-    work = rundir.work_dir_for(run_dir)
-    if resume and (work / "checkpoints").is_dir():
-        click.echo(f"Resuming interrupted run from {work}", err=True)
-    else:
-        work = rundir.start(run_dir, resume)
-    (work / "checkpoints").mkdir(exist_ok=True)
-    rundir.write_info(work, recipe, cells=cfg.cells, lengths=cfg.lengths, units=cfg.units,
-                      long_memory_task=cfg.task)
-    results = []
-    for T in cfg.lengths:
-        for cell in cfg.cells:  # cells interleaved within each length
-            path = work / "checkpoints" / f"{cell}_T{T}.json"
-            if resume and path.is_file():
-                results.append(json.loads(path.read_text(encoding="utf-8")))
-                continue
-            r = train_one(cfg, cell, T)
-            click.echo(f"long_memory {cfg.task} T={T:<4d} {cell:<10s} {r['metric_name']}={r['metric']:.4f} "
-                       f"(baseline {r['baseline']:.4f}){' solved' if r['solved'] else ''} "
-                       f"[{r['train_seconds']:.1f}s]", err=True)
-            atomic.write_text(path, json.dumps(r) + "\n")
-            results.append(r)
-    metrics = {"task": cfg.task, "config": dataclasses.asdict(cfg),
-               "summary": summarize(results, cfg), "results": results}
-    atomic.write_text(work / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    atomic.write_text(work / "results.md", results_markdown(results, cfg))
-    plot_results(results, cfg, work)
-    rundir.finish(work, run_dir)
+    with rundir.lifecycle(recipe, Path(run_dir), resume=resume, **lifecycle) as work:
+        (work / "checkpoints").mkdir(exist_ok=True)
+        rundir.write_info(work, recipe, cells=cfg.cells, lengths=cfg.lengths, units=cfg.units,
+                          long_memory_task=cfg.task)
+        results = []
+        for T in cfg.lengths:
+            for cell in cfg.cells:  # cells interleaved within each length
+                for k in range(cfg.seeds):
+                    suffix = f"_seed{k}" if k else ""
+                    path = work / "checkpoints" / f"{cell}_T{T}{suffix}.json"
+                    if resume and path.is_file():
+                        results.append(json.loads(path.read_text(encoding="utf-8")))
+                        continue
+                    r = train_one(cfg, cell, T, seed_index=k)
+                    click.echo(f"long_memory {cfg.task} T={T:<4d} {cell:<10s} seed {r['seed']} "
+                               f"{r['metric_name']}={r['metric']:.4f} (baseline {r['baseline']:.4f})"
+                               f"{' solved' if r['solved'] else ''} [{r['train_seconds']:.1f}s]", err=True)
+                    atomic.write_text(path, json.dumps(r) + "\n")
+                    results.append(r)
+        metrics = {"task": cfg.task, "config": dataclasses.asdict(cfg),
+                   "summary": summarize(results, cfg), "results": results}
+        atomic.write_text(work / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+        atomic.write_text(work / "results.md", results_markdown(results, cfg))
+        plot_results(results, cfg, work)
     return metrics

@@ -4,7 +4,9 @@ How each number is measured (also printed under the bench table):
 
 - **Time** (`time_cells`): a model ``Input(T, d) -> <cell>(u) -> Dense(1)``; the forward
   pass and one training step (MSE, Adam, `tf.GradientTape`) are each wrapped in one
-  `tf.function` with ``jit_compile = kerasrnn.layers.recommended_jit_compile(cell)``.
+  `tf.function`, every cell in the same setting (`SETTINGS`): ``xla_fused`` (XLA and the
+  fused BPTT path) or ``keras_loop`` (Keras' loop without XLA); `kerasrnn bench claims`
+  reports both.
   Every function is warmed up (traced/compiled) first, then the cells are timed
   *interleaved* (rep 1: rnn, lstm, gru; rep 2: ...) so machine noise hits all alike;
   the median over reps is reported.
@@ -49,9 +51,9 @@ def build_regressor(cell: str, T: int | None, input_dim: int, units: int, **laye
     >>> build_regressor("gru", 10, 2, 8).count_params()  # doctest: +SKIP
     681
     """
-    import keras
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
 
-    from kerasrnn.layers import get_layer_class
+    from kerasrnn.layers import get_layer_class  # lazy: imports Keras
 
     inputs = keras.Input((T, input_dim), name="x")
     h = get_layer_class(canonical_cell(cell))(units, name="rnn_0", **layer_kwargs)(inputs)
@@ -63,8 +65,8 @@ def make_step_functions(model, jit_compile: bool, learning_rate: float = 1e-3):
 
     `model` is any Keras model or layer (`kerasrnn bench layers` times bare layers with it).
     """
-    import keras
-    import tensorflow as tf
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
+    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build(model.trainable_variables)
@@ -91,9 +93,17 @@ def _timed(fn, *args) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
+#: Execution settings for timing, the same for every cell: name -> (jit_compile, fused).
+SETTINGS = {"xla_fused": (True, True), "keras_loop": (False, False)}
+
+
 def time_cells(cells, *, T: int = 100, input_dim: int = 32, units: int = 128,
-               batch_size: int = 64, reps: int = 10, warmup: int = 2, seed: int = 0) -> dict:
+               batch_size: int = 64, reps: int = 10, warmup: int = 2, seed: int = 0,
+               setting: str = "xla_fused") -> dict:
     """Median forward and training-step time per batch for each cell, interleaved.
+
+    Every cell runs in the same `setting` (a key of `SETTINGS`): ``"xla_fused"`` (XLA and
+    the fused BPTT path) or ``"keras_loop"`` (Keras' loop, no XLA).
 
     Args:
         cells: cell names (``"simple_rnn"``/``"rnn"``, ``"lstm"``, ``"gru"``).
@@ -104,23 +114,26 @@ def time_cells(cells, *, T: int = 100, input_dim: int = 32, units: int = 128,
         reps: timed repetitions per cell (default 10; medians reported).
         warmup: untimed calls per function after compiling (default 2).
         seed: seed for weights and data (default 0).
+        setting: default ``"xla_fused"``.
 
     Returns:
-        ``{cell: {"forward_ms", "train_ms", "jit_compile", "forward_all_ms", "train_all_ms"}}``.
+        ``{cell: {"forward_ms", "train_ms", "jit_compile", "fused", "path", "forward_all_ms",
+        "train_all_ms"}}`` (``path``: the loop the training step ran, from `PathRecord`).
     """
-    import keras
-    import tensorflow as tf
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
+    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
-    from kerasrnn.layers import recommended_jit_compile
-
+    jit, fused = SETTINGS[setting]
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.standard_normal((batch_size, T, input_dim)).astype(np.float32))
     y = tf.constant(rng.standard_normal((batch_size, 1)).astype(np.float32))
-    funcs = {}
+    funcs, paths = {}, {}
     for cell in map(canonical_cell, cells):
-        jit = recommended_jit_compile(cell)
-        forward, train_step = make_step_functions(build_regressor(cell, T, input_dim, units), jit)
+        model = build_regressor(cell, T, input_dim, units, fused=fused)
+        forward, train_step = make_step_functions(model, jit)
+        np.asarray(train_step(x, y))
+        paths[cell] = model.get_layer("rnn_0").path_record.last
         for _ in range(1 + warmup):
             np.asarray(forward(x))
             np.asarray(train_step(x, y))
@@ -135,6 +148,8 @@ def time_cells(cells, *, T: int = 100, input_dim: int = 32, units: int = 128,
             "forward_ms": statistics.median(times[cell]["forward"]),
             "train_ms": statistics.median(times[cell]["train"]),
             "jit_compile": funcs[cell][2],
+            "fused": fused,
+            "path": paths[cell],
             "forward_all_ms": [round(t, 3) for t in times[cell]["forward"]],
             "train_all_ms": [round(t, 3) for t in times[cell]["train"]],
         }
@@ -160,16 +175,15 @@ def peak_rss_mb() -> float:
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
-def _memory_child(cell: str, T: int, input_dim: int, units: int, batch_sizes, steps: int = 3) -> dict:
+def _memory_child(cell: str, T: int, input_dim: int, units: int, batch_sizes, steps: int = 3,
+                  setting: str = "xla_fused") -> dict:
     """Run in a fresh process: peak RSS after training at each batch size, in order."""
-    import keras
-    import tensorflow as tf
-
-    from kerasrnn.layers import recommended_jit_compile
+    import keras  # lazy: heavy, and this runs in a child process
+    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
     keras.utils.set_random_seed(0)
-    jit = recommended_jit_compile(cell)
-    _, train_step = make_step_functions(build_regressor(cell, T, input_dim, units), jit)
+    jit, fused = SETTINGS[setting]
+    _, train_step = make_step_functions(build_regressor(cell, T, input_dim, units, fused=fused), jit)
     peaks = []
     for b in batch_sizes:
         x = tf.random.normal((b, T, input_dim), seed=1)
@@ -225,7 +239,7 @@ def gradient_norm_profile(rnn_layer, inputs, seed: int = 0) -> np.ndarray:
     >>> gradient_norm_profile(layer, np.ones((4, 5, 2), "float32")).shape  # doctest: +SKIP
     (5,)
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
     x = tf.constant(np.asarray(inputs, np.float32))
 
@@ -259,9 +273,9 @@ def gradient_profiles_at_init(cells, *, T: int = 100, input_dim: int = 2, units:
     Returns:
         ``{cell: list of T floats}`` (index = distance).
     """
-    import keras
+    import keras  # lazy: Keras/TensorFlow load in seconds; imported only when measuring
 
-    from kerasrnn.layers import get_layer_class
+    from kerasrnn.layers import get_layer_class  # lazy: imports Keras
 
     x = np.random.default_rng(seed).standard_normal((batch_size, T, input_dim)).astype(np.float32)
     out = {}

@@ -20,22 +20,19 @@ weights). The ratio RNN : GRU : LSTM is therefore close to 1 : 3 : 4 for any siz
 
 from __future__ import annotations
 
-GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4}
-ALIASES = {"rnn": "simple_rnn", "rnn_tanh": "simple_rnn", "rnn_relu": "simple_rnn",
-           "simplernn": "simple_rnn"}
+from kerasrnn import cells
+
+#: Gate counts of the three compared recurrences (from `kerasrnn.cells`).
+GATES = {cell: cells.gate_count(cell) for cell in cells.CANONICAL_CELLS}
 
 
 def canonical_cell(cell: str) -> str:
-    """``"simple_rnn"``, ``"lstm"`` or ``"gru"`` for a cell name or alias (case-insensitive).
+    """The registry's canonical name for a cell name or alias (case-insensitive).
 
     >>> canonical_cell("RNN")
     'simple_rnn'
     """
-    key = str(cell).lower()
-    key = ALIASES.get(key, key)
-    if key not in GATES:
-        raise ValueError(f"unknown cell {cell!r}; expected one of simple_rnn (rnn), lstm, gru")
-    return key
+    return cells.canonical_name(cell, argument="cell")
 
 
 def count_params(cell: str, input_dim: int, units: int, *, use_bias: bool = True,
@@ -59,7 +56,7 @@ def count_params(cell: str, input_dim: int, units: int, *, use_bias: bool = True
     (96, 288)
     """
     cell = canonical_cell(cell)
-    g = GATES[cell]
+    g = cells.gate_count(cell)
     if proj_size and cell != "lstm":
         raise ValueError(f"proj_size is an LSTM option, got proj_size={proj_size} for {cell}")
     h = proj_size if proj_size else units
@@ -87,7 +84,7 @@ def flops_per_step(cell: str, input_dim: int, units: int) -> int:
     >>> flops_per_step("lstm", 10, 20)
     4800
     """
-    return 2 * GATES[canonical_cell(cell)] * units * (input_dim + units)
+    return 2 * cells.gate_count(cell) * units * (input_dim + units)
 
 
 def activation_floats_per_step(cell: str, units: int) -> int:
@@ -99,4 +96,4 @@ def activation_floats_per_step(cell: str, units: int) -> int:
     >>> activation_floats_per_step("gru", 10)
     40
     """
-    return {"simple_rnn": 1, "gru": 4, "lstm": 6}[canonical_cell(cell)] * units
+    return {1: 1, 3: 4, 4: 6}[cells.gate_count(cell)] * units

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from kerasrnn.commands.flags import settings_as_flags
 from kerasrnn.errors import UserError
 
 
@@ -13,25 +14,29 @@ from kerasrnn.errors import UserError
 @click.option("--file", "file_", type=click.Path(dir_okay=False),
               help="Classify every non-empty line of this file instead.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Encoding of --file.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Sentences per model call (--tflite/--savedmodel run batched too).")
 @click.option("--tflite", "tflite_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Run this exported TFLite classifier (LiteRT interpreter); then every argument is a text.")
 @click.option("--savedmodel", "savedmodel_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Run this exported SavedModel ('classify' signature); then every argument is a text.")
-def classify(run_dir, texts, file_, encoding, tflite_file, savedmodel_dir):
+def classify(run_dir, texts, file_, encoding, batch_size, tflite_file, savedmodel_dir):
     """Print the predicted class and its probability for each text (tab-separated)."""
     from kerasrnn.data.files import read_text_file
-    from kerasrnn.rundir import load_run
     from kerasrnn.export.runners import cli_artifact
+    from kerasrnn.rundir import load_run
     from kerasrnn.tasks.classification import predict_probs
 
     if (tflite_file or savedmodel_dir) and run_dir is not None:
         texts = (run_dir, *texts)  # no RUN_DIR with an artifact: the first argument is a text too
         run_dir = None
-    artifact = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="classification")
+    with settings_as_flags({"batch_size": "--batch-size"}):
+        artifact = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="classification", batch_size=batch_size)
     if file_ and texts:
         raise UserError("give texts as arguments or --file, not both")
     if file_:
-        texts = [line.strip() for line in read_text_file(file_, encoding, option="--encoding").split("\n") if line.strip()]
+        texts = [line.strip() for line in read_text_file(file_, encoding, option="--encoding").split("\n")
+                 if line.strip()]
         if not texts:
             raise UserError(f"{file_} has no non-empty lines to classify")
     if not texts:
@@ -40,11 +45,11 @@ def classify(run_dir, texts, file_, encoding, tflite_file, savedmodel_dir):
         if not text.strip():
             raise UserError(f"text #{i + 1} is empty; give a non-empty string to classify")
     if artifact is not None:
-        names, probs = artifact[0].class_names, artifact[0].predict_proba(list(texts))
+        names, probs = artifact.class_names, artifact.predict_proba(list(texts))
     else:
         run = load_run(run_dir, task="classification")
         names = run.labels["class_names"]
-        probs = predict_probs(run.model, list(texts))
+        probs = predict_probs(run.model, list(texts), batch_size=batch_size)
     for text, p in zip(texts, probs):
         best = int(p.argmax())
         shown = text if len(text) <= 60 else text[:57] + "..."

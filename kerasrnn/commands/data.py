@@ -89,5 +89,5 @@ def _inspect(source, text_column, label_column, no_quoting, encoding, split) -> 
             lines = _summarise_examples(*kd.load_csv(source, text_column, label_column,
                                                      quoting=not no_quoting, encoding=encoding))
     else:
-        lines = _summarise_text(kd.load_text(source, encoding=encoding))
+        lines = _summarise_text(kd.load_text(source, encoding=encoding, key="SOURCE"))
     return lines

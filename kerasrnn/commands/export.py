@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-FORMATS = ("keras", "savedmodel", "tflite")
-QUANTIZE = ("none", "float16", "int8")
+from kerasrnn.export import FORMATS, QUANTIZE
 
 
 @click.command()
@@ -14,8 +13,8 @@ QUANTIZE = ("none", "float16", "int8")
               help="keras (.keras, safe_mode loadable), savedmodel (named signatures), "
                    "tflite (LiteRT, builtin ops only).")
 @click.option("--quantize", type=click.Choice(QUANTIZE), default="none", show_default=True,
-              help="TFLite only: float16 weights, or int8 (full-integer for the generator's step model, "
-                   "dynamic range otherwise).")
+              help="TFLite only: float16 weights, or int8 (full-integer for the generator's step model when it "
+                   "passes the int8 gate, dynamic range otherwise).")
 def export(run_dir, fmt, quantize):
     """Export a trained run to RUN_DIR/export/<format>[-<quantize>]/, parity-checked, with manifest.json.
 
@@ -24,9 +23,6 @@ def export(run_dir, fmt, quantize):
       kerasrnn export saved_models/shakespeare-char --format tflite --quantize int8
       kerasrnn export saved_models/imdb-lstm --format savedmodel
     """
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from kerasrnn.export import export_run
 
     export_run(run_dir, fmt, quantize, log=click.echo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
@@ -14,40 +15,90 @@ from kerasrnn.errors import UserError
 @click.option("--steps", default=None, type=int, help="Values to forecast (default: the run's horizon).")
 @click.option("--input", "input_", type=click.Path(dir_okay=False),
               help="CSV with the history to continue (default: the run's own series, from its recipe).")
-@click.option("--column", default="0", show_default=True, help="Column of --input (header name or 0-based index).")
+@click.option("--column", default=None,
+              help="Target column of --input (header name or 0-based index; default: the run's own column).")
 @click.option("--no-header", is_flag=True, help="--input has no header row.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG of history + forecast here (default RUN_DIR/future.png).")
-def forecast(run_dir, steps, input_, column, no_header, plot):
-    """Roll the model forward autoregressively from the end of a series; print the forecast."""
+@click.option("--tflite", "tflite_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Predict with this exported TFLite forecaster (RUN_DIR still gives the history).")
+@click.option("--savedmodel", "savedmodel_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Predict with this exported SavedModel (RUN_DIR still gives the history).")
+def forecast(run_dir, steps, input_, column, no_header, plot, tflite_file, savedmodel_dir):
+    """Forecast the values after the end of a series; print them (with dates when the series has them).
+
+    A next-value model rolls forward autoregressively; a direct model (model.head =
+    "direct") gives up to its eval.horizon values at once.
+    """
     import numpy as np
 
-    from kerasrnn import data
     from kerasrnn.recipes import section
     from kerasrnn.rundir import load_run
-    from kerasrnn.tasks.forecasting import ForecastData, load_series, rollout
+    from kerasrnn.tasks.forecasting import ForecastData, load_table
 
     run = load_run(run_dir, task="forecasting", load_model=False)
-    window = int(run.info["window"])
-    steps = int(run.info.get("horizon", 50)) if steps is None else steps
+    info = run.info
+    window = int(info["window"])
+    outputs = int(info.get("outputs", 1))
+    head = info.get("head", "next")
+    steps = int(info.get("horizon", 50)) if steps is None else steps
     if steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
-    if input_:
-        history = data.load_series_csv(input_, column, header=not no_header)
-    else:
-        recipe = run.info["recipe"]
-        history = load_series(section(recipe, "data", ForecastData), recipe["run"]["seed"])
+    recipe = info["recipe"]
+    data_cfg = section(recipe, "data", ForecastData)
+    if input_:  # the same layout as the training file: target column, data.inputs, data.date_column
+        data_cfg = dataclasses.replace(data_cfg, source="series_csv", path=input_, header=not no_header,
+                                       column=data_cfg.column if column is None else column, delimiter="")
+    table = load_table(data_cfg, recipe["run"]["seed"])
+    history = table.values
     if len(history) < window:
         raise UserError(f"the history has {len(history)} values, fewer than the model's window of {window}; "
                         "give a longer series")
-    run = load_run(run_dir, task="forecasting")
-    scaler = data.MinMaxScaler.from_dict(run.scaler)
-    future = scaler.inverse_transform(rollout(run.model, scaler.transform(history[-window:]), steps))
+    n_features = history.shape[1]
+    if head == "direct" and steps > outputs:
+        raise UserError(f"--steps {steps} is longer than the {outputs} values this direct model forecasts at once "
+                        f"(its eval.horizon); ask for at most {outputs}")
+    if head == "next" and n_features > 1 and steps > 1:
+        raise UserError(f"this model uses {n_features - 1} exogenous input column(s) whose future values are "
+                        "unknown, so it forecasts 1 step; use --steps 1, or train with model.head = \"direct\"")
+    fn = None
+    if tflite_file or savedmodel_dir:  # the exported artifact predicts; RUN_DIR gives the history and recipe
+        from kerasrnn.export.runners import cli_artifact
+
+        artifact = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="forecasting")
+        if int(artifact.manifest.get("window", window)) != window:
+            raise UserError(f"{tflite_file or savedmodel_dir} has a window of {artifact.manifest['window']}, "
+                            f"the run {run_dir} {window}; pass an export of this run")
+        fn = artifact.predict
+    else:
+        run = load_run(run_dir, task="forecasting")
+    future = _forecast(run, history, window, steps, head, fn)
+    dates = None
+    if table.step is not None:
+        dates = [table.step.format(table.step.advance(table.dates[-1], k)) for k in range(1, steps + 1)]
     for i, value in enumerate(future, 1):
-        click.echo(f"t+{i}\t{value:.6f}")
+        click.echo(f"t+{i}\t{dates[i - 1]}\t{value:.6g}" if dates else f"t+{i}\t{value:.6g}")
     plot = Path(plot) if plot else Path(run_dir) / "future.png"
-    _plot(plot, np.asarray(history), future)
+    _plot(plot, np.asarray(history[:, 0]), future)
     click.echo(f"Plot: {plot}")
+
+
+def _forecast(run, history, window: int, steps: int, head: str, fn=None):
+    """`steps` future target values in original units (`fn`: an exported artifact's predict)."""
+    import numpy as np
+
+    from kerasrnn.tasks.forecasting import predict, rollout
+
+    if run.scaler.get("kind") == "minmax":  # runs made before the scaling moved into the model
+        from kerasrnn import data
+
+        scaler = data.MinMaxScaler.from_dict(run.scaler)
+        return scaler.inverse_transform(rollout(run.model, scaler.transform(history[-window:, 0]), steps, fn=fn))
+    if head == "direct":
+        return predict(run.model, history[None, -window:].astype(np.float32), fn=fn)[0, :steps]
+    if history.shape[1] == 1:
+        return rollout(run.model, history[-window:, 0], steps, fn=fn)
+    return predict(run.model, history[None, -window:].astype(np.float32), fn=fn)[0, :1]
 
 
 def _plot(target: Path, history, future) -> None:

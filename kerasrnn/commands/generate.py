@@ -1,10 +1,15 @@
-"""`kerasrnn generate RUN_DIR`: sample text from a trained char model."""
+"""`kerasrnn generate RUN_DIR`: sample text from a trained char model (or its exported artifact)."""
 
 from __future__ import annotations
 
 import click
 
+from kerasrnn.commands.flags import settings_as_flags
 from kerasrnn.sampling import UNKNOWN_POLICIES
+
+FLAGS = {"seed_text": "--seed-text", "length": "--length", "temperature": "--temperature", "top_k": "--top-k",
+         "top_p": "--top-p", "num_samples": "--num-samples", "unknown='skip'": "--unknown skip",
+         "unknown": "--unknown"}
 
 
 @click.command()
@@ -26,19 +31,27 @@ from kerasrnn.sampling import UNKNOWN_POLICIES
 def generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples, seed, unknown,
              tflite_file, savedmodel_dir):
     """Generate text from a generation run directory (one model step per new character)."""
-    from kerasrnn.export.runners import cli_artifact, generate_with_artifact
+    with settings_as_flags(FLAGS):
+        samples = _generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples, seed, unknown,
+                            tflite_file, savedmodel_dir)
+    for i, text in enumerate(samples):
+        if num_samples > 1:
+            click.echo(f"----- sample {i + 1} -----")
+        click.echo(text)
+
+
+def _generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples, seed, unknown,
+              tflite_file, savedmodel_dir) -> list[str]:
+    from kerasrnn.export.runners import cli_artifact, sampling_defaults
     from kerasrnn.rundir import load_run
     from kerasrnn.sampling import Sampler, encode, validate_options
 
-    artifact = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="generation")
-    if artifact is not None:  # same options and sampling, through the exported artifact
-        samples = generate_with_artifact(*artifact, seed_text, length, temperature, top_k, top_p,
-                                         num_samples, seed, unknown)
-        for i, text in enumerate(samples):
-            if num_samples > 1:
-                click.echo(f"----- sample {i + 1} -----")
-            click.echo(text)
-        return
+    if tflite_file or savedmodel_dir:
+        sampler = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="generation")
+        seed_text, temperature, unknown = sampling_defaults(sampler.manifest, seed_text, temperature, unknown)
+        validate_options(length, num_samples, temperature, top_k, top_p)
+        return sampler.generate(seed_text, length, num_samples, temperature, top_k, top_p, seed, unknown)
+    cli_artifact(run_dir, None, None, task="generation")  # no RUN_DIR: one-line error
     run = load_run(run_dir, task="generation", load_model=False)
     defaults = run.info["recipe"].get("eval", {})
     seed_text = defaults.get("seed_text", "\n") if seed_text is None else seed_text
@@ -47,9 +60,5 @@ def generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples,
     validate_options(length, num_samples, temperature, top_k, top_p)
     encode(seed_text, run.vocab["chars"], unknown)  # fail on unknown characters before loading the model
     run = load_run(run_dir, task="generation")
-    sampler = Sampler(run.model, run.vocab["chars"])
-    samples = sampler.generate(seed_text, length, num_samples, temperature, top_k, top_p, seed, unknown)
-    for i, text in enumerate(samples):
-        if num_samples > 1:
-            click.echo(f"----- sample {i + 1} -----")
-        click.echo(text)
+    return Sampler(run.model, run.vocab["chars"]).generate(seed_text, length, num_samples, temperature, top_k,
+                                                           top_p, seed, unknown)

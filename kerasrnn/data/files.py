@@ -15,12 +15,12 @@ from kerasrnn.errors import UserError
 _GLOB_CHARS = "*?["
 
 
-def expand_paths(paths: str | os.PathLike | list) -> list[str]:
+def expand_paths(paths: str | os.PathLike | list, key: str = "data.path") -> list[str]:
     """Expand one path, a glob, or a list of them into existing files, in order.
 
     Globs expand to their matches in sorted order; explicit paths keep the
     order given. Raises `UserError` for a pattern with no match, a missing file
-    or a directory.
+    or a directory, naming `key`, the setting the paths came from.
 
     >>> expand_paths("corpus/*.txt")  # doctest: +SKIP
     ['corpus/a.txt', 'corpus/b.txt']
@@ -28,19 +28,19 @@ def expand_paths(paths: str | os.PathLike | list) -> list[str]:
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
-        raise UserError("no input files given; set data.path to a file, a list of files or a glob")
+        raise UserError(f"no input files given; set {key} to a file, a list of files or a glob")
     files: list[str] = []
     for pattern in map(os.fspath, paths):
         pattern = os.path.expanduser(pattern)
         if any(c in pattern for c in _GLOB_CHARS):
             matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
             if not matches:
-                raise UserError(f"no file matches {pattern!r}; check data.path (globs like 'dir/*.txt' are allowed)")
+                raise UserError(f"no file matches {pattern!r}; check {key} (globs like 'dir/*.txt' are allowed)")
             files.extend(matches)
         elif os.path.isdir(pattern):
             raise UserError(f"{pattern} is a directory; pass a file or a glob such as '{os.path.join(pattern, '*.txt')}'")
         elif not os.path.isfile(pattern):
-            raise UserError(f"file not found: {pattern}; check data.path")
+            raise UserError(f"file not found: {pattern}; check {key}")
         else:
             files.append(pattern)
     return files

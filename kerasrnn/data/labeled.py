@@ -204,14 +204,37 @@ def load_class_files(files: dict[str, str] | list[str], encoding: str = "utf-8")
 
 # ------------------------------------------------------------------ validation
 
+def map_labels(labels, names: list[str], class_names: list[str], where: str) -> np.ndarray:
+    """Re-index labels of a second file (ids into `names`) onto the training file's `class_names`.
+
+    Raises `UserError` naming the labels the training data never saw.
+
+    >>> map_labels([0, 1], ["neg", "pos"], ["neg", "neu", "pos"], "data.test_path").tolist()
+    [0, 2]
+    >>> try:
+    ...     map_labels([0], ["meh"], ["neg", "pos"], "data.test_path")
+    ... except UserError as e:
+    ...     print(e)
+    data.test_path has label(s) ['meh'] that the training data does not have (its labels: ['neg', 'pos']); fix the label column or train on data that has them
+    """
+    ids = {name: i for i, name in enumerate(class_names)}
+    used = sorted({names[int(i)] for i in labels})
+    unseen = [n for n in used if n not in ids]
+    if unseen:
+        raise UserError(f"{where} has label(s) {unseen} that the training data does not have "
+                        f"(its labels: {list(class_names)}); fix the label column or train on data that has them")
+    return np.array([ids[names[int(i)]] for i in labels], dtype=np.int32)
+
+
 def check_classes(labels, class_names) -> None:
     """Raise `UserError` unless at least two classes are present and labels are in range.
 
     >>> check_classes([0, 1, 1], ["neg", "pos"])
-    >>> check_classes([1, 1], ["neg", "pos"])
-    Traceback (most recent call last):
-    ...
-    kerasrnn.errors.UserError: the data has only one class 'pos' (class_names: ['neg', 'pos']); a classifier needs examples of at least 2 classes, check the data paths and label column
+    >>> try:
+    ...     check_classes([1, 1], ["neg", "pos"])
+    ... except UserError as e:
+    ...     print(e)
+    the data has only one class 'pos' (class_names: ['neg', 'pos']); a classifier needs examples of at least 2 classes, check the data paths and label column
     """
     labels = np.asarray(labels)
     if labels.size == 0:
@@ -248,7 +271,8 @@ def split_examples(texts, labels, fractions=(0.8, 0.1, 0.1), seed: int = 0):
         raise UserError(f"{len(texts)} texts but {len(labels)} labels")
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
-        raise UserError(f"data.split must be 3 non-negative fractions summing to 1 (train, val, test), got {list(fractions)}")
+        raise UserError(f"data.fractions must be 3 non-negative fractions summing to 1 (train, val, test), "
+                        f"got {list(fractions)}")
     n = len(texts)
     n_train = int(round(n * fractions[0]))
     n_val = int(round(n * fractions[1]))
@@ -258,7 +282,7 @@ def split_examples(texts, labels, fractions=(0.8, 0.1, 0.1), seed: int = 0):
         if size == 0 and frac > 0:
             raise UserError(
                 f"splitting {n} examples with fractions {list(fractions)} leaves the {name} split empty; "
-                "use more data or change data.split"
+                "use more data or change data.fractions"
             )
     order = np.random.default_rng(seed).permutation(n)
     out, start = [], 0

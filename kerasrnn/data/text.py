@@ -23,7 +23,7 @@ def join_texts(pieces) -> str:
     return "".join(out)
 
 
-def load_text(paths: str | list[str], encoding: str = "utf-8") -> str:
+def load_text(paths: str | list[str], encoding: str = "utf-8", key: str = "data.paths") -> str:
     """Load one file, several files, or a glob as one string with LF line endings.
 
     Files are concatenated in order (glob matches sorted); a newline is put
@@ -32,6 +32,7 @@ def load_text(paths: str | list[str], encoding: str = "utf-8") -> str:
     Args:
         paths: a path, a glob (``"books/*.txt"``) or a list of paths/globs.
         encoding: text encoding of the files (default ``"utf-8"``).
+        key: the setting that gave `paths`, named in error messages (default ``"data.paths"``).
 
     Raises:
         UserError: no file matches, a file is missing, a file is not valid
@@ -41,11 +42,11 @@ def load_text(paths: str | list[str], encoding: str = "utf-8") -> str:
     >>> len(text)  # doctest: +SKIP
     1115394
     """
-    files = expand_paths(paths)
+    files = expand_paths(paths, key=key)
     text = join_texts(read_text_file(f, encoding) for f in files)
     if not text.strip():
         where = files[0] if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
-        raise UserError(f"{where}: the text is empty; point data.path at a non-empty text file")
+        raise UserError(f"{where}: the text is empty; point {key} at a non-empty text file")
     return text
 
 
@@ -88,7 +89,8 @@ def load_python_stdlib_text(max_bytes: int = 3_000_000, seed: int = 0) -> str:
     root = stdlib_dir()
     files = stdlib_source_files(root)
     if not files:
-        raise UserError(f"no Python sources found under {root}; use a text corpus instead (set data.path)")
+        raise UserError(f"no Python sources found under {root}; use a text corpus instead (data.source = \"text\" "
+                        "and data.paths)")
     order = list(files)
     random.Random(seed).shuffle(order)
     picked: dict[str, str] = {}

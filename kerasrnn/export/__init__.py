@@ -6,10 +6,15 @@ artifact against the Keras model on the run's ``samples.npz``; each directory
 has a ``manifest.json`` (inputs/outputs, vocabulary, tokenisation, versions,
 sha256 of every file, parity results).
 
-Modules: `exporter` (orchestration), `tflite` (builtins-only conversion and
-quantisation), `builtins_check` (flatbuffer operator audit), `savedmodel`
-(named signatures), `tokenizer` (the classifier's tokenisation in plain
-Python), `parity`, `manifest`, `runners` (run the artifacts like the Keras path).
+Modules: `exporter` (orchestration through one ``{task: module}`` table),
+one module per task holding that task's whole export contract (`generation`,
+`classification`, `forecasting`: side files, SavedModel/TFLite graphs,
+parity metrics and gates, runners), and format mechanics only in `tflite`
+(builtins-only conversion, dynamic-batch loops, quantisation),
+`builtins_check` (flatbuffer operator audit), `savedmodel` (signatures),
+`parity` (metrics and gate judging), `manifest` (hashes, verification),
+`tokenizer` (the classifier's tokenisation in plain Python) and `runners`
+(open an artifact, verified, with its task's runner).
 
 >>> from kerasrnn.export import export_run  # doctest: +SKIP
 >>> path, manifest = export_run("saved_models/imdb-lstm", "tflite")  # doctest: +SKIP

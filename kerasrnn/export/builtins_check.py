@@ -60,6 +60,6 @@ def check_builtins_only(model_content: bytes, what: str = "model") -> list[str]:
     bad = non_builtin_operators(model_content)
     if bad:
         raise UserError(f"the {what} TFLite flatbuffer uses non-builtin operators {bad}; it would need the "
-                        "Flex delegate or custom kernels, so nothing was written; export with a fixed batch "
-                        "of 1 (the default) and without SELECT_TF_OPS")
+                        "Flex delegate or custom kernels, so nothing was written; convert without "
+                        "SELECT_TF_OPS (recurrent loops: trace them inside kerasrnn.export.tflite.while_loops)")
     return list_operators(model_content)

@@ -1,6 +1,7 @@
 """``manifest.json``: what an export directory holds, for an app developer and for audit.
 
-Fields: ``format``, ``quantize``, ``task``, ``run`` (name and source path),
+Fields: ``format``, ``quantize``, ``task``, ``run`` (the run's name and a
+content hash of its model and side files — never a file-system path),
 ``created``, ``versions`` (kerasrnn, TensorFlow, Keras, ai-edge-litert),
 ``model_file``, ``inputs``/``outputs`` (or ``signatures``) with shapes and
 dtypes, ``vocabulary_file`` and ``tokenization`` (how text becomes ids),
@@ -68,12 +69,48 @@ def write(directory: Path, fields: dict) -> dict:
     return manifest
 
 
-def verify(directory: Path) -> list[str]:
+def read(directory: Path) -> dict:
+    """The ``manifest.json`` of an export directory (`UserError` if missing or unreadable)."""
+    from kerasrnn.errors import UserError
+
+    path = Path(directory) / NAME
+    if not path.is_file():
+        raise UserError(f"{Path(directory)} has no {NAME}; pass a file or folder written by "
+                        "`kerasrnn export RUN_DIR --format tflite|savedmodel`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path} is unreadable or not JSON ({e}); export the run again") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise UserError(f"{path} has no 'files' table; export the run again")
+    return manifest
+
+
+def verify(directory: Path, manifest: dict | None = None) -> list[str]:
     """Files whose sha256 no longer matches the manifest (empty list = intact)."""
-    manifest = json.loads((Path(directory) / NAME).read_text(encoding="utf-8"))
+    manifest = read(directory) if manifest is None else manifest
     bad = []
     for rel, entry in manifest["files"].items():
         path = Path(directory) / rel
         if not path.is_file() or sha256(path) != entry["sha256"]:
             bad.append(rel)
     return bad
+
+
+def check(directory: Path, manifest: dict | None = None) -> dict:
+    """Verify every file's sha256 against the manifest; returns the manifest.
+
+    Raises:
+        UserError: (one line) a file is missing or changed since export.
+
+    >>> manifest = check("saved_models/run/export/tflite")  # doctest: +SKIP
+    """
+    from kerasrnn.errors import UserError
+
+    manifest = read(directory) if manifest is None else manifest
+    bad = verify(directory, manifest)
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise UserError(f"{Path(directory)}: {shown} missing or changed since export (sha256 differs from "
+                        f"{NAME}); export the run again or restore the files")
+    return manifest

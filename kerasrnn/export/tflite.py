@@ -1,16 +1,18 @@
-"""Convert a run's model to a TFLite / LiteRT flatbuffer that uses builtin operators only.
+"""TFLite / LiteRT mechanics: freeze, convert builtins-only, quantise, open a flatbuffer.
 
 What converts builtins-only, and how (TF 2.21, measured):
 
-- The recurrent loop of every cell (SimpleRNN, LSTM, GRU with
-  ``reset_after`` True/False) and of `Bidirectional` wrappers is a TensorList
-  loop; it lowers to a builtin ``WHILE`` only when the batch is fixed in the
-  signature. Classifier and forecaster are therefore exported with batch 1:
-  classifier ``token_ids (1, max_len) int32`` (0 = padding, masked),
-  forecaster ``window (1, window, 1) float32``.
-- The generator is exported as a streaming step model
-  (`kerasrnn.streaming.build_step_model`, batch 1): no loop at all,
-  ``(token (1,), *states) -> (logits, *new_states)``.
+- Keras' recurrent loop is a TensorList loop: it lowers to a builtin ``WHILE``
+  only with a batch fixed in the signature. `while_loops` swaps, for the time
+  of a trace, every kerasrnn recurrent layer's loop for a `tf.while_loop`
+  that writes each step's output into a ``(T, B, units)`` buffer with
+  ``tensor_scatter_nd_update`` (builtins ``WHILE`` + ``SCATTER_ND``). That
+  loop converts with a **dynamic batch** (and length), so the classifier and
+  the forecaster are exported batched: ``(None, ...)`` inputs, resized per
+  call by the interpreter. Masks (``Embedding(mask_zero=True)``) and
+  ``go_backwards`` (`Bidirectional`) follow Keras' semantics: a masked step
+  keeps the previous state and output (or a zero output when
+  ``zero_output_for_mask``).
 - Weights are frozen to constants first (`convert_variables_to_constants_v2`):
   left as resource variables they become ``READ_VARIABLE`` ops inside the
   ``WHILE`` body that the interpreter cannot resolve.
@@ -18,23 +20,31 @@ What converts builtins-only, and how (TF 2.21, measured):
   conversion loudly; the flatbuffer is then checked op by op
   (`kerasrnn.export.builtins_check`).
 
-Quantisation (``quantize``): ``"float16"`` (float16 weights),
-``"int8"``: full-integer (int8 weights and activations, float interface,
-calibrated on the run's ``samples.npz``) for the loop-free step model;
-dynamic-range int8 weights for models with a ``WHILE`` loop, because
-full-integer calibration of a ``WHILE`` loop crashes the TF 2.21 converter
-(segmentation fault, measured), so it is not attempted there.
+Quantisation (`build`): ``"float16"`` (float16 weights), ``"int8"``:
+full-integer (int8 weights and activations, float interface, calibrated on
+representative inputs) when the task offers calibration data and no loop is
+involved, else dynamic-range int8 weights — full-integer calibration of a
+``WHILE`` loop crashes the TF 2.21 converter (segmentation fault, measured).
+
+>>> content, info = build(concrete, "float16")  # doctest: +SKIP
+>>> info["quantization"]["mode"], info["operators"][:2]  # doctest: +SKIP
+('float16-weights', ['ADD', 'FULLY_CONNECTED'])
 """
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
+import warnings
+from pathlib import Path
 
 from kerasrnn.errors import UserError
+from kerasrnn.export import QUANTIZE
 from kerasrnn.export.builtins_check import check_builtins_only
+from kerasrnn.export.savedmodel import quiet_table_warning
 
-QUANTIZE = ("none", "float16", "int8")
 SIGNATURE = "serving_default"
+LOOP_NO_FULL_INTEGER = ("not attempted: full-integer calibration of a recurrent WHILE loop crashes the TF 2.21 "
+                        "converter (segmentation fault, measured); dynamic-range int8 weights instead")
 
 
 def _tf():
@@ -44,11 +54,75 @@ def _tf():
     return tf
 
 
+# ------------------------------------------------------------------ loops
+
+
+def _while_inner_loop(layer):
+    """A builtins-only, dynamic-batch replacement for ``layer.inner_loop`` (inference only)."""
+    tf = _tf()
+
+    def inner_loop(sequences, initial_state, mask, training=False):
+        cell = layer.cell
+        x = tf.transpose(sequences, [1, 0, 2])  # (T, B, F)
+        steps, batch = tf.shape(x)[0], tf.shape(x)[1]
+        m = None if mask is None else tf.transpose(tf.cast(mask, tf.bool), [1, 0])
+        if layer.go_backwards:
+            x = tf.reverse(x, [0])
+            m = None if m is None else tf.reverse(m, [0])
+        states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+        units = int(cell.output_size if getattr(cell, "output_size", None) else cell.units)
+        zero = tf.zeros(tf.stack([batch, units]), x.dtype)
+        buffer = tf.zeros(tf.stack([steps, batch, units]) if layer.return_sequences else [1, 1, 1], x.dtype)
+
+        def body(t, previous, states, buffer):
+            out, new = cell(x[t], list(states), training=False)
+            new = list(new) if isinstance(new, (list, tuple)) else [new]
+            if m is not None:  # masked step: keep the state (and the output, unless zero_output_for_mask)
+                keep = m[t][:, None]
+                new = [tf.where(keep, n, s) for n, s in zip(new, states)]
+                out = tf.where(keep, out, tf.zeros_like(out) if layer.zero_output_for_mask else previous)
+            if layer.return_sequences:
+                buffer = tf.tensor_scatter_nd_update(buffer, tf.reshape(t, [1, 1]), out[None])
+            return t + 1, out, new, buffer
+
+        _, last, states, buffer = tf.while_loop(lambda t, *_: t < steps, body, (tf.constant(0), zero, states, buffer),
+                                                maximum_iterations=steps)
+        outputs = tf.transpose(buffer, [1, 0, 2]) if layer.return_sequences else last[:, None]
+        return last, outputs, states
+
+    return inner_loop
+
+
+@contextlib.contextmanager
+def while_loops(model):
+    """Within the block, `model`'s kerasrnn recurrent layers run the dynamic-batch while loop.
+
+    Trace the TFLite function inside it (see the module docstring); the
+    layers get their own loop back on exit.
+
+    >>> with while_loops(model):  # doctest: +SKIP
+    ...     concrete = frozen_function(model, [tf.TensorSpec((None, 40, 1), tf.float32, name="window")], ["y"])
+    """
+    from kerasrnn.layers.base import RecurrentLayer
+
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, RecurrentLayer)]
+    for layer in layers:
+        layer.inner_loop = _while_inner_loop(layer)
+    try:
+        yield model
+    finally:
+        for layer in layers:
+            del layer.inner_loop
+
+
+# ------------------------------------------------------------------ conversion
+
+
 def frozen_function(model, input_specs, output_names):
     """A `tf.function` of `model` with constant weights and named inputs/outputs.
 
     Args:
-        model: a keras.Model taking ``len(input_specs)`` inputs (a list if more than one).
+        model: a keras.Model (or callable) taking ``len(input_specs)`` inputs (a list if more than one).
         input_specs: `tf.TensorSpec`s with names (the signature's input names).
         output_names: names of the model's outputs, in order.
 
@@ -63,7 +137,8 @@ def frozen_function(model, input_specs, output_names):
         return out if isinstance(out, (list, tuple)) else [out]
 
     concrete = tf.function(call, input_signature=list(input_specs), autograph=False).get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete)
+    with quiet_table_warning():  # freezing serializes the graph's collections too
+        frozen = convert_variables_to_constants_v2(concrete)
 
     def serve(*args):
         return dict(zip(output_names, frozen(*args)))
@@ -90,7 +165,7 @@ def convert(concrete, quantize: str = "none", representative=None, full_integer:
     """
     tf = _tf()
     if quantize not in QUANTIZE:
-        raise UserError(f"--quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}")
+        raise UserError(f"quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}")
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], tf.Module())
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize != "none":
@@ -101,122 +176,37 @@ def convert(concrete, quantize: str = "none", representative=None, full_integer:
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
-        content = converter.convert()
+        with quiet_table_warning(), warnings.catch_warnings():
+            # full-integer calibration runs the deprecated tf.lite.Interpreter inside the converter
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated", category=UserWarning)
+            content = converter.convert()
     except Exception as e:  # ConverterError: MLIR diagnostics, many lines
         raise UserError(f"TFLite conversion with builtin ops only failed ({_error_line(e)}); nothing was "
-                        "written; the model needs a fixed batch of 1 and no TensorFlow-only ops") from None
+                        "written; the model has an operation without a builtin TFLite kernel") from None
     check_builtins_only(content)
     return content
 
 
-# ---------------------------------------------------------------- per task
+def build(concrete, quantize: str = "none", representative=None, full_integer: bool | None = None,
+          no_full_integer_reason: str | None = LOOP_NO_FULL_INTEGER) -> tuple[bytes, dict]:
+    """Convert `concrete` with the requested quantisation.
 
-
-def classifier_ids_model(model, max_len: int, batch_size: int | None = 1):
-    """The classifier from its Embedding onward: ``token_ids (B, max_len) int32 -> probs``.
-
-    Reuses the trained layers (shared weights); id 0 is padding and is masked by
-    the Embedding (``mask_zero=True``), exactly as after the TextVectorization.
-    """
-    import keras
-
-    names = [layer.name for layer in model.layers]
-    if "embedding" not in names:
-        raise UserError(f"classifier model {model.name!r} has no layer named 'embedding'; "
-                        "re-train it with a kerasrnn classification recipe")
-    ids = keras.Input(batch_shape=(batch_size, max_len), dtype="int32", name="token_ids")
-    x = ids
-    for layer in model.layers[names.index("embedding"):]:
-        x = layer(x)
-    return keras.Model(ids, x, name="classifier_ids")
-
-
-def step_model(model, batch_size: int | None = 1):
-    """The generator's streaming step model (`kerasrnn.streaming.build_step_model`)."""
-    from kerasrnn.streaming import build_step_model
-
-    return build_step_model(model, batch_size=batch_size)
-
-
-def step_names(step) -> tuple[list[str], list[str]]:
-    """Input and output names of a step model: ``token, rnn_0_h...`` and ``logits, next_rnn_0_h...``."""
-    inputs = ["token"] + [t.name for t in step.inputs[1:]]
-    outputs = ["logits"] + ["next_" + n for n in inputs[1:]]
-    return inputs, outputs
-
-
-def step_specs(step, batch_size: int | None = 1):
-    """`tf.TensorSpec`s for a step model's inputs (token int32, then float32 states)."""
-    tf = _tf()
-    names, _ = step_names(step)
-    specs = [tf.TensorSpec((batch_size,), tf.int32, name=names[0])]
-    for name, t in zip(names[1:], step.inputs[1:]):
-        specs.append(tf.TensorSpec((batch_size, int(t.shape[-1])), tf.float32, name=name))
-    return specs
-
-
-def step_trajectories(step, x: np.ndarray, max_examples: int = 256) -> list[dict]:
-    """Step-model inputs seen while feeding sample sequences `x` (N, T): calibration data."""
-    from kerasrnn.streaming import initial_states
-
-    names, _ = step_names(step)
-    out = []
-    rows = x[: max(1, min(len(x), 16))]
-    states = initial_states(step, len(rows))
-    for t in range(rows.shape[1]):
-        token = rows[:, t].astype(np.int32)
-        for b in range(len(rows)):
-            out.append({names[0]: token[b:b + 1], **{n: s[b:b + 1] for n, s in zip(names[1:], states)}})
-        result = step([token, *states], training=False)
-        states = [np.asarray(s) for s in result[1:]]
-    stride = max(1, len(out) // max_examples)
-    return out[::stride][:max_examples]
-
-
-def build(run, quantize: str = "none", full_integer: bool | None = None) -> tuple[bytes, dict]:
-    """Convert `run` (a `kerasrnn.rundir.Run`) for its task.
+    Args:
+        concrete: from `frozen_function`.
+        quantize: ``"none"`` (default), ``"float16"`` or ``"int8"``.
+        representative: calibration inputs for full-integer int8 (None: not possible).
+        full_integer: with int8, force (True) or forbid (False) full-integer; None (default)
+            tries it whenever `representative` is given.
+        no_full_integer_reason: recorded when full-integer is not attempted.
 
     Returns:
-        ``(flatbuffer bytes, info)``; info has ``"kind"`` (step/classifier/forecaster),
-        ``"quantization"`` (what was done) and ``"operators"``.
+        ``(flatbuffer bytes, info)``; info has ``"quantization"`` (what was done)
+        and ``"operators"`` (every operator of the flatbuffer, all builtins).
     """
-    tf = _tf()
-    task = run.info["task"]
-    model = run.model
-    samples = np.load(run.path / "samples.npz")
     info = {"quantization": {"requested": quantize}}
-    representative = None
-    if task == "generation":
-        step = step_model(model, 1)
-        specs = step_specs(step, 1)
-        names, outputs = step_names(step)
-        concrete = frozen_function(step, specs, outputs)
-        info["kind"] = "step"
-        examples = step_trajectories(step, samples["x"]) if quantize == "int8" else []
-
-        def representative():
-            for ex in examples:
-                yield {k: v for k, v in ex.items()}
-
-        can_full = True
-        why_not = None
-    elif task == "classification":
-        max_len = int(run.info["max_len"])
-        sub = classifier_ids_model(model, max_len, 1)
-        concrete = frozen_function(sub, [tf.TensorSpec((1, max_len), tf.int32, name="token_ids")], ["probs"])
-        info["kind"] = "classifier"
-        can_full, why_not = False, _LOOP_NO_FULL_INT
-    elif task == "forecasting":
-        window = int(run.info["window"])
-        concrete = frozen_function(model, [tf.TensorSpec((1, window, 1), tf.float32, name="window")], ["forecast"])
-        info["kind"] = "forecaster"
-        can_full, why_not = False, _LOOP_NO_FULL_INT
-    else:
-        raise UserError(f"cannot export a {task!r} run to TFLite; export a generation, classification or "
-                        "forecasting run")
     if quantize == "int8":
-        want_full = can_full if full_integer is None else (full_integer and can_full)
-        if want_full:
+        why_not = no_full_integer_reason
+        if representative is not None and full_integer is not False:
             try:
                 content = convert(concrete, "int8", representative, full_integer=True)
                 info["quantization"].update(mode="int8-full-integer", note="int8 weights and activations, "
@@ -225,6 +215,8 @@ def build(run, quantize: str = "none", full_integer: bool | None = None) -> tupl
                 return content, info
             except UserError as e:
                 why_not = f"full-integer conversion failed: {e.message}"
+        elif full_integer is False and representative is not None:
+            why_not = None
         info["quantization"].update(mode="int8-dynamic-range", note="int8 weights, float32 activations",
                                     full_integer=why_not)
     elif quantize == "float16":
@@ -236,5 +228,40 @@ def build(run, quantize: str = "none", full_integer: bool | None = None) -> tupl
     return content, info
 
 
-_LOOP_NO_FULL_INT = ("not attempted: full-integer calibration of a recurrent WHILE loop crashes the TF 2.21 "
-                     "converter (segmentation fault, measured); dynamic-range int8 weights instead")
+# ------------------------------------------------------------------ running
+
+
+def open_signature(source, signature: str = SIGNATURE):
+    """A LiteRT signature runner for a ``.tflite`` path or flatbuffer bytes.
+
+    A file that is not a valid flatbuffer (truncated, corrupt, not TFLite) is a
+    one-line `UserError`, not an interpreter traceback.
+
+    >>> runner = open_signature("export/tflite/model.tflite")  # doctest: +SKIP
+    >>> runner(token_ids=ids)["probs"]  # doctest: +SKIP
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    what = "the TFLite model" if isinstance(source, (bytes, bytearray)) else str(source)
+    try:
+        if isinstance(source, (bytes, bytearray)):
+            interpreter = Interpreter(model_content=bytes(source))
+        else:
+            interpreter = Interpreter(model_path=str(Path(source)))
+        return interpreter.get_signature_runner(signature)
+    except (ValueError, RuntimeError) as e:
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(f"{what} is not a valid TFLite model ({reason}); it is corrupt or truncated: export "
+                        "it again with `kerasrnn export RUN_DIR --format tflite`") from None
+
+
+def signature_io(runner) -> dict:
+    """``{"inputs": {name: {shape, dtype}}, "outputs": {...}}`` of a signature runner (-1 = dynamic)."""
+    import numpy as np
+
+    def spec(d):
+        shape = d.get("shape_signature", d["shape"])
+        return {"shape": [None if int(s) < 0 else int(s) for s in shape], "dtype": np.dtype(d["dtype"]).name}
+
+    return {"inputs": {k: spec(v) for k, v in sorted(runner.get_input_details().items())},
+            "outputs": {k: spec(v) for k, v in sorted(runner.get_output_details().items())}}

@@ -18,12 +18,12 @@ from __future__ import annotations
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
-# Keras' own dropout-mask mixin. `keras.layers.RNN` recognises cells that
-# inherit it and creates their dropout masks once per batch, outside the
-# time loop (required for the same mask at every step, and for JAX).
-from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+# Keras' own dropout-mask mixin (private in Keras 3; see compat). `keras.layers.RNN`
+# recognises cells that inherit it and creates their dropout masks once per batch,
+# outside the time loop (required for the same mask at every step, and for JAX).
+from kerasrnn.layers.compat import DropoutRNNCell
 
-__all__ = ["RecurrentCell", "RecurrentLayer", "DropoutRNNCell"]
+__all__ = ["RecurrentCell", "RecurrentLayer", "PathRecord", "DropoutRNNCell"]
 
 
 def check_units(name: str, value) -> int:
@@ -44,14 +44,38 @@ def check_rate(name: str, value) -> float:
     return rate
 
 
+def check_implementation(value) -> int:
+    """Return Keras' legacy ``implementation`` mode (0, 1 or 2), else raise a ValueError echoing it.
+
+    As in Keras 3, only 1 changes anything (per-gate dropout masks); 0 is a Keras 2
+    legacy value that old configs still carry.
+    """
+    if isinstance(value, bool) or value not in (0, 1, 2):
+        raise ValueError(f"`implementation` must be 0, 1 or 2, got implementation={value!r}.")
+    return int(value)
+
+
 class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """Base class of the cells: arguments, weights and dropout common to all three.
 
     Subclasses set `gates` (1 for SimpleRNN, 3 for GRU, 4 for LSTM), implement
-    `call`, and may add arguments to `get_config`.
+    `call` (using `recurrent_weights` for U and `drop` for the dropout masks),
+    may add arguments to `get_config`, and provide the fused training path
+    through `fused_blocker` and `fused_sequence`.
+
+    Besides Keras' arguments every cell takes ``recurrent_weight_dropout``
+    (default 0): *weight-drop*, DropConnect on the recurrent kernel as in
+    AWD-LSTM (Merity et al. 2017; Wan et al. 2013). In training, one mask
+    ``M ~ Bernoulli(1 − p) / (1 − p)`` of U's shape is drawn per layer call
+    (per batch) and every step uses ``U ⊙ M``; in inference U is used as is.
+    LSTM and GRU cells also accept Keras' legacy ``implementation`` (0, 1 or 2):
+    it is recorded, and ``implementation=1`` draws one dropout mask per gate
+    exactly as Keras does (so the same seed gives the same masks).
     """
 
     gates = 1
+    #: Keras' LSTMCell/GRUCell take ``implementation``; SimpleRNNCell does not.
+    has_implementation = False
 
     def __init__(
         self,
@@ -70,8 +94,10 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
+        recurrent_weight_dropout=0.0,
         **kwargs,
     ):
+        implementation = kwargs.pop("implementation", 2) if self.has_implementation else 2
         super().__init__(**kwargs)
         self.units = check_units("units", units)
         self.activation = activations.get(activation)
@@ -87,12 +113,17 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
+        self.recurrent_weight_dropout = check_rate("recurrent_weight_dropout", recurrent_weight_dropout)
+        self.implementation = check_implementation(implementation)
         if self.recurrent_dropout and self.gates > 1:
-            # As Keras' LSTMCell/GRUCell (their "implementation 1"): with recurrent
-            # dropout every gate gets its own input and recurrent mask.
+            # As Keras' LSTMCell/GRUCell: recurrent dropout forces implementation 1.
+            self.implementation = 1
+        if self.implementation == 1 and self.gates > 1:
+            # Keras' implementation 1: every gate gets its own input and recurrent mask.
             self.dropout_mask_count = self.gates
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self._recurrent_weight_mask = None
 
     # -- weights ---------------------------------------------------------
     def add_kernels(self, input_dim: int, recurrent_dim: int | None = None):
@@ -153,6 +184,51 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
         return inputs, h_tm1
 
+    # -- weight-drop -------------------------------------------------------
+    def recurrent_weight_mask(self):
+        """The cached weight-drop mask of U for this call (None when the rate is 0).
+
+        Drawn once, scaled by ``1 / (1 - recurrent_weight_dropout)``, reused at every
+        step until `reset_recurrent_dropout_mask` (which `keras.layers.RNN` calls after
+        each sequence).
+        """
+        if self.recurrent_weight_dropout > 0.0 and self._recurrent_weight_mask is None:
+            self._recurrent_weight_mask = keras.random.dropout(
+                ops.ones_like(self.recurrent_kernel),
+                rate=self.recurrent_weight_dropout,
+                seed=self.seed_generator,
+            )
+        return self._recurrent_weight_mask
+
+    def recurrent_weights(self, training):
+        """U for this step: ``U ⊙ M`` in training with weight-drop, else U itself."""
+        if training and self.recurrent_weight_dropout > 0.0:
+            return self.recurrent_kernel * self.recurrent_weight_mask()
+        return self.recurrent_kernel
+
+    def get_recurrent_dropout_mask(self, step_input):
+        # `keras.layers.RNN` calls this once before the time loop: draw the weight-drop
+        # mask there too, so the loop body only reads it (one mask per call).
+        self.recurrent_weight_mask()
+        return super().get_recurrent_dropout_mask(step_input)
+
+    def reset_recurrent_dropout_mask(self):
+        super().reset_recurrent_dropout_mask()
+        self._recurrent_weight_mask = None
+
+    # -- fused training path ------------------------------------------------
+    def fused_blocker(self):
+        """Why this cell's configuration cannot take the fused path, or None if it can."""
+        return "no fused path for this cell"
+
+    def fused_sequence(self, x, initial_state, training):
+        """Run the whole time-major sequence `x` (T, B, I) with hand-written BPTT.
+
+        Returns ``(outputs (T, B, H), last_output, states)``. Only called when
+        `fused_blocker` returned None.
+        """
+        raise NotImplementedError
+
     @staticmethod
     def gate_matmul(x, kernel):
         """``x @ kernel``; for a list of per-gate inputs, ``x_g @ kernel_g`` concatenated."""
@@ -186,12 +262,47 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            "recurrent_weight_dropout": self.recurrent_weight_dropout,
         }
+        if self.has_implementation:
+            config["implementation"] = self.implementation
         return {**super().get_config(), **config}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+class PathRecord:
+    """Which loop a sequence layer ran: the fused BPTT path or Keras' generic loop.
+
+    A layer appends one entry each time its time loop is *built*: every eager
+    call, and every trace of a compiled function (a TensorFlow graph function or
+    ``model.fit``/``train_on_batch`` step runs the traced loop again without
+    Python, so it adds no entry). Tests read it to prove the fused path ran.
+
+    Attributes:
+        last: ``"fused"`` or ``"loop"`` for the latest build, None before any.
+        reason: why the latest build ran Keras' loop (None when fused), e.g.
+            ``"inference"``, ``"fused=False"``, ``"mask"``, ``"dropout"``,
+            ``"activation"``.
+        counts: ``{"fused": n, "loop": m}`` over the layer's life.
+
+    >>> record = PathRecord(); record.add("loop", "inference"); record.last, record.reason
+    ('loop', 'inference')
+    """
+
+    def __init__(self):
+        self.last = None
+        self.reason = None
+        self.counts = {"fused": 0, "loop": 0}
+
+    def add(self, path: str, reason: str | None = None) -> None:
+        self.last, self.reason = path, reason
+        self.counts[path] += 1
+
+    def __repr__(self):
+        return f"PathRecord(last={self.last!r}, reason={self.reason!r}, counts={self.counts})"
 
 
 class RecurrentLayer(keras.layers.RNN):
@@ -201,11 +312,30 @@ class RecurrentLayer(keras.layers.RNN):
     ``"lstm_cell"``, so weight paths match Keras) and list in `cell_args` the
     constructor arguments that belong to the cell. Every cell argument is also
     readable as a layer attribute (``layer.units``, ``layer.dropout``...).
+
+    Arguments every sequence layer adds to Keras' (all kept in `get_config`):
+
+    - ``fused``: train with the fused loop and hand-written BPTT
+      (`kerasrnn.layers.fused`) when it applies (training, no mask, no
+      dropout, Keras' default activations compared by identity, TensorFlow
+      backend). Default None = the class default `fused_default`: on for LSTM
+      (measured faster than Keras' loop in its best XLA setting), off for GRU
+      and SimpleRNN, where Keras' loop without XLA measured faster. Outputs and
+      gradients are identical either way (to float32 round-off).
+      `path_record` says which loop ran.
+    - ``use_cudnn`` (LSTM and GRU, as Keras): accepted and recorded so a Keras
+      config loads unchanged; kerasrnn has no cuDNN kernel, so ``"auto"`` and
+      False run kerasrnn's loops, and True raises (as Keras does when cuDNN cannot
+      be used).
     """
 
     cell_class = RecurrentCell
     cell_name = "cell"
     cell_args: tuple[str, ...] = ()
+    #: The fused default of this class (see the class docstring).
+    fused_default = False
+    #: Keras' LSTM and GRU take ``use_cudnn``; SimpleRNN does not.
+    has_use_cudnn = False
 
     def __init__(
         self,
@@ -216,8 +346,14 @@ class RecurrentLayer(keras.layers.RNN):
         stateful=False,
         unroll=False,
         activity_regularizer=None,
+        fused=None,
         **kwargs,
     ):
+        use_cudnn = kwargs.pop("use_cudnn", "auto") if self.has_use_cudnn else "auto"
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"`use_cudnn` must be 'auto', True or False, got use_cudnn={use_cudnn!r}.")
+        if fused is not None and not isinstance(fused, bool):
+            raise ValueError(f"`fused` must be True, False or None, got fused={fused!r}.")
         cell_kwargs = {name: kwargs.pop(name) for name in self.cell_args if name in kwargs}
         cell = self.cell_class(
             units,
@@ -237,6 +373,9 @@ class RecurrentLayer(keras.layers.RNN):
             **kwargs,
         )
         self.input_spec = keras.layers.InputSpec(ndim=3)
+        self.use_cudnn = use_cudnn
+        self.fused = self.fused_default if fused is None else fused
+        self.path_record = PathRecord()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -245,27 +384,45 @@ class RecurrentLayer(keras.layers.RNN):
             if name not in cls.__dict__:
                 setattr(cls, name, property(lambda self, _n=name: getattr(self.cell, _n)))
 
-    #: Train with the fused loop and hand-written BPTT (`kerasrnn.layers.fused`)
-    #: when it applies (training, no mask, no dropout, default activations,
-    #: TensorFlow backend). On by default only where `kerasrnn bench layers`
-    #: measured it faster than Keras' loop in the best XLA setting: LSTM
-    #: (b64/T100/128->256, 2-core CPU: 65 ms vs 84 ms for keras.layers.LSTM with
-    #: XLA, 74 ms for PyTorch). For GRU (110 vs 103 ms in an earlier run) and
-    #: SimpleRNN (40 vs 38 ms) Keras' loop without XLA stays faster, so there it
-    #: is opt-in (``layer.fused = True``); outputs and gradients are identical
-    #: either way (to float32 round-off).
-    fused = False
+    def fused_blocker(self, sequences, mask, training):
+        """Why this call runs Keras' loop instead of the fused path, or None to run fused."""
+        cell = self.cell
+        if not training:
+            # Inference gains nothing from the fused path (measured) and Keras'
+            # loop stores nothing for a backward pass.
+            return "inference"
+        if not self.fused:
+            return "fused=False"
+        if keras.backend.backend() != "tensorflow":
+            return "backend"
+        if mask is not None:
+            return "mask"
+        if self.unroll:
+            return "unroll"
+        if cell.dropout > 0 or cell.recurrent_dropout > 0:
+            return "dropout"
+        if cell.compute_dtype != cell.variable_dtype:
+            return "mixed precision"
+        if sequences.shape[1] is None or sequences.shape[1] < 1:
+            return "unknown time steps"
+        return cell.fused_blocker()
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
-        # Only training steps take the fused path: inference gains nothing from it
-        # (measured) and Keras' loop stores nothing for a backward pass.
-        if self.fused and training:
-            from kerasrnn.layers.fused import fused_sequence
-
-            result = fused_sequence(self, sequences, initial_state, mask, training)
-            if result is not None:
-                return result
-        return super().inner_loop(sequences, initial_state, mask, training=training)
+        if self.use_cudnn is True:
+            raise ValueError(
+                "use_cudnn=True was given, but kerasrnn layers have no cuDNN kernel; "
+                "pass use_cudnn='auto' (the default) to run kerasrnn's own loop."
+            )
+        reason = self.fused_blocker(sequences, mask, training)
+        if reason is not None:
+            self.path_record.add("loop", reason)
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        x = ops.transpose(sequences, (1, 0, 2))
+        if self.go_backwards:
+            x = ops.flip(x, axis=0)
+        outputs, last_output, states = self.cell.fused_sequence(x, list(initial_state), training)
+        self.path_record.add("fused")
+        return last_output, ops.transpose(outputs, (1, 0, 2)), states
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(sequences, mask=mask, training=training, initial_state=initial_state)
@@ -275,6 +432,9 @@ class RecurrentLayer(keras.layers.RNN):
         config = {"units": self.cell.units}
         config.update({name: cell_config[name] for name in self.cell_args if name in cell_config})
         config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        config["fused"] = self.fused
+        if self.has_use_cudnn:
+            config["use_cudnn"] = self.use_cudnn
         base_config = super().get_config()
         del base_config["cell"]
         return {**base_config, **config}

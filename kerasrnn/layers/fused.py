@@ -13,20 +13,22 @@ CPU than hoisting ``X·W`` out of the loop) that also stores the gate
 activations the backward loop needs.
 
 Everything is `keras.ops` + `keras.ops.custom_gradient` + Keras' backend
-`rnn` loop. `fused_sequence` returns None whenever a case is not covered
-(masks, dropout, non-default activations, LSTM projection, mixed
-precision, a backend other than TensorFlow); the layer then runs Keras'
-generic loop. Outputs and gradients equal the built-in layers' to float32
-round-off (tests check 1e-5).
+`rnn` loop. This module depends on no kerasrnn layer: each cell class owns its
+dispatch (``fused_blocker`` says why a configuration is not covered — masks,
+dropout, non-default activations, LSTM projection, mixed precision, a backend
+other than TensorFlow — and ``fused_sequence`` calls the function below), and
+`kerasrnn.layers.base.RecurrentLayer` records which loop ran. Outputs and
+gradients equal the built-in layers' to float32 round-off (tests check 1e-5).
 """
 
 from __future__ import annotations
 
 import keras
 from keras import activations, ops
-from keras.src import backend as keras_backend
 
-__all__ = ["fused_sequence", "lstm_sequence", "gru_sequence", "simple_rnn_sequence"]
+from kerasrnn.layers.compat import backend_rnn
+
+__all__ = ["lstm_sequence", "gru_sequence", "simple_rnn_sequence", "activation_name", "FUSED_ACTIVATIONS"]
 
 
 # --------------------------------------------------------------------------
@@ -60,7 +62,7 @@ def _time_loop(step, inputs, initial_states, go_backwards=False):
     Outputs are stacked in processing order (reversed when `go_backwards`).
     """
     first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
-    _, outputs, states = keras_backend.rnn(
+    _, outputs, states = backend_rnn(
         step,
         inputs,
         list(initial_states),
@@ -270,6 +272,28 @@ _DERIVATIVE_FROM_OUTPUT = {
     "linear": lambda h: ops.ones_like(h),
 }
 
+#: The activation *functions* the fused loops implement, by identity: a user
+#: function that happens to be called ``tanh`` (e.g. a scaled tanh) is not one of
+#: them, so it runs Keras' loop with the user's function.
+FUSED_ACTIVATIONS = {
+    activations.tanh: "tanh",
+    activations.sigmoid: "sigmoid",
+    activations.relu: "relu",
+    activations.linear: "linear",
+}
+
+
+def activation_name(fn):
+    """``"tanh"``/``"sigmoid"``/``"relu"``/``"linear"`` if `fn` *is* that Keras activation, else None.
+
+    >>> activation_name(keras.activations.get("tanh")), activation_name(lambda x: x)
+    ('tanh', None)
+    """
+    try:
+        return FUSED_ACTIVATIONS.get(fn)
+    except TypeError:  # unhashable callable
+        return None
+
 
 def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, activation="tanh"):
     """SimpleRNN ``h_t = act(x_t·W + h_{t-1}·U + b)`` over time-major `x` -> ``(outputs, h_T)``.
@@ -304,76 +328,3 @@ def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, activation="tanh"
         return (hs, h_t), grad
 
     return fused(*_tensors(x, kernel, recurrent_kernel, bias, h0))
-
-
-# --------------------------------------------------------------------------
-# dispatch from a layer
-# --------------------------------------------------------------------------
-def _activation_name(fn):
-    name = activations.serialize(fn)
-    return name if isinstance(name, str) else None
-
-
-def fused_sequence(layer, sequences, initial_state, mask, training):
-    """Run `layer` (a kerasrnn LSTM/GRU/SimpleRNN) with the fused loop, or return None.
-
-    Returns ``(last_output, outputs, states)`` like `keras.layers.RNN.inner_loop`.
-    """
-    from kerasrnn.layers.gru import GRUCell
-    from kerasrnn.layers.lstm import LSTMCell
-    from kerasrnn.layers.simple_rnn import SimpleRNNCell
-
-    cell = layer.cell
-    if (
-        keras.backend.backend() != "tensorflow"
-        or mask is not None
-        or layer.unroll
-        or cell.dropout > 0
-        or cell.recurrent_dropout > 0
-        or cell.compute_dtype != cell.variable_dtype
-        or sequences.shape[1] is None
-        or sequences.shape[1] < 1
-    ):
-        return None
-    act = _activation_name(cell.activation)
-    rec_act = _activation_name(getattr(cell, "recurrent_activation", None)) if not isinstance(
-        cell, SimpleRNNCell
-    ) else "sigmoid"
-    x = ops.transpose(sequences, (1, 0, 2))
-    if layer.go_backwards:
-        x = ops.flip(x, axis=0)
-    units = cell.units
-    dtype = cell.compute_dtype
-
-    if isinstance(cell, LSTMCell):
-        if cell.proj_size or act != "tanh" or rec_act != "sigmoid":
-            return None
-        bias = cell.bias if cell.bias is not None else ops.zeros((4 * units,), dtype)
-        hs, h_t, c_t = lstm_sequence(x, cell.kernel, cell.recurrent_kernel, bias, *initial_state)
-        states = [h_t, c_t]
-    elif isinstance(cell, GRUCell):
-        if act != "tanh" or rec_act != "sigmoid":
-            return None
-        if cell.bias is None:
-            input_bias = recurrent_bias = ops.zeros((3 * units,), dtype)
-        elif cell.reset_after:
-            input_bias, recurrent_bias = cell.bias[0], cell.bias[1]
-        else:
-            input_bias, recurrent_bias = cell.bias, ops.zeros((3 * units,), dtype)
-        hs, h_t = gru_sequence(
-            x, cell.kernel, cell.recurrent_kernel, input_bias, recurrent_bias,
-            initial_state[0], reset_after=cell.reset_after,
-        )
-        states = [h_t]
-    elif isinstance(cell, SimpleRNNCell):
-        if act not in _DERIVATIVE_FROM_OUTPUT:
-            return None
-        bias = cell.bias if cell.bias is not None else ops.zeros((units,), dtype)
-        hs, h_t = simple_rnn_sequence(
-            x, cell.kernel, cell.recurrent_kernel, bias, initial_state[0], activation=act
-        )
-        states = [h_t]
-    else:
-        return None
-    outputs = ops.transpose(hs, (1, 0, 2))
-    return h_t, outputs, states

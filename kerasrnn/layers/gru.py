@@ -6,13 +6,14 @@ import keras
 from keras import activations, ops
 
 from kerasrnn.layers.base import RecurrentCell, RecurrentLayer
+from kerasrnn.layers.fused import activation_name, gru_sequence
 
 _CELL_ARGS = (
     "activation", "recurrent_activation", "use_bias", "kernel_initializer",
     "recurrent_initializer", "bias_initializer", "kernel_regularizer",
     "recurrent_regularizer", "bias_regularizer", "kernel_constraint",
     "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout",
-    "seed", "reset_after",
+    "seed", "reset_after", "recurrent_weight_dropout", "implementation",
 )
 
 
@@ -49,13 +50,18 @@ class GRUCell(RecurrentCell):
         recurrent_dropout: Fraction of h_{t-1} dropped before the recurrent matmul. Default 0.
         seed: Random seed for dropout. Default None.
         reset_after: Default True: reset gate applied after the recurrent matmul.
+        recurrent_weight_dropout: Weight-drop rate on U (AWD-LSTM): in training each
+            call uses ``U ⊙ M``, one mask M per call. Default 0.
+        implementation: Keras' legacy mode, 0, 1 or 2 (default 2); recorded, and 1 draws
+            per-gate dropout masks as Keras does.
 
     >>> rnn = keras.layers.RNN(GRUCell(4, reset_after=False))
-    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 4)
     """
 
     gates = 3
+    has_implementation = True
 
     def __init__(
         self,
@@ -81,12 +87,13 @@ class GRUCell(RecurrentCell):
         h_tm1 = states[0] if nested else states
         inputs, h_rec = self.drop(inputs, h_tm1, training)
         u = self.units
+        recurrent_kernel = self.recurrent_weights(training)
         x = self.gate_matmul(inputs, self.kernel)
         if self.bias is not None:
             x = x + (self.bias[0] if self.reset_after else self.bias)
         x_z, x_r, x_h = ops.split(x, 3, axis=-1)
         if self.reset_after:
-            rec = self.gate_matmul(h_rec, self.recurrent_kernel)
+            rec = self.gate_matmul(h_rec, recurrent_kernel)
             if self.bias is not None:
                 rec = rec + self.bias[1]
             rec_z, rec_r, rec_h = ops.split(rec, 3, axis=-1)
@@ -95,14 +102,33 @@ class GRUCell(RecurrentCell):
             hh = self.activation(x_h + r * rec_h)
         else:
             per_gate = isinstance(h_rec, list)  # recurrent dropout: one mask per gate
-            rec = self.gate_matmul(h_rec[:2] if per_gate else h_rec, self.recurrent_kernel[:, : 2 * u])
+            rec = self.gate_matmul(h_rec[:2] if per_gate else h_rec, recurrent_kernel[:, : 2 * u])
             rec_z, rec_r = ops.split(rec, 2, axis=-1)
             z = self.recurrent_activation(x_z + rec_z)
             r = self.recurrent_activation(x_r + rec_r)
             h_h = h_rec[2] if per_gate else h_rec
-            hh = self.activation(x_h + ops.matmul(r * h_h, self.recurrent_kernel[:, 2 * u :]))
+            hh = self.activation(x_h + ops.matmul(r * h_h, recurrent_kernel[:, 2 * u :]))
         h = z * h_tm1 + (1.0 - z) * hh
         return h, ([h] if nested else h)
+
+    def fused_blocker(self):
+        if activation_name(self.activation) != "tanh" or activation_name(self.recurrent_activation) != "sigmoid":
+            return "activation"
+        return None
+
+    def fused_sequence(self, x, initial_state, training):
+        zeros = ops.zeros((3 * self.units,), self.compute_dtype)
+        if self.bias is None:
+            input_bias, recurrent_bias = zeros, zeros
+        elif self.reset_after:
+            input_bias, recurrent_bias = self.bias[0], self.bias[1]
+        else:
+            input_bias, recurrent_bias = self.bias, zeros
+        hs, h_t = gru_sequence(
+            x, self.kernel, self.recurrent_weights(training), input_bias, recurrent_bias,
+            initial_state[0], reset_after=self.reset_after,
+        )
+        return hs, h_t, [h_t]
 
     def get_config(self):
         config = {
@@ -121,14 +147,18 @@ class GRU(RecurrentLayer):
     activation="tanh", recurrent_activation="sigmoid", use_bias=True,
     initializers, regularizers, constraints, dropout=0, recurrent_dropout=0,
     seed=None, return_sequences=False, return_state=False, go_backwards=False,
-    stateful=False, unroll=False, reset_after=True). Weights are
+    stateful=False, unroll=False, reset_after=True), plus
+    ``recurrent_weight_dropout=0`` (weight-drop, see `GRUCell`), ``implementation``
+    and ``use_cudnn`` (accepted and recorded) and ``fused=None`` (see
+    `RecurrentLayer`; opt-in for GRU). Weights are
     ``[kernel, recurrent_kernel, bias]`` exactly as the built-in.
 
     >>> layer = GRU(4, reset_after=False, return_sequences=True)
-    >>> layer(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 5, 3), "float32")).shape)
     (2, 5, 4)
     """
 
     cell_class = GRUCell
     cell_name = "gru_cell"
     cell_args = _CELL_ARGS
+    has_use_cudnn = True

@@ -6,6 +6,7 @@ import keras
 from keras import activations, initializers, ops
 
 from kerasrnn.layers.base import RecurrentCell, RecurrentLayer, check_units
+from kerasrnn.layers.fused import activation_name, lstm_sequence
 
 _CELL_ARGS = (
     "activation", "recurrent_activation", "use_bias", "kernel_initializer",
@@ -13,7 +14,7 @@ _CELL_ARGS = (
     "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
     "kernel_constraint", "recurrent_constraint", "bias_constraint",
     "dropout", "recurrent_dropout", "seed", "proj_size",
-    "projection_initializer",
+    "projection_initializer", "recurrent_weight_dropout", "implementation",
 )
 
 
@@ -51,14 +52,19 @@ class LSTMCell(RecurrentCell):
         seed: Random seed for dropout. Default None.
         proj_size: Default 0 (no projection, exactly the Keras layout).
         projection_initializer: Default ``"glorot_uniform"``.
+        recurrent_weight_dropout: Weight-drop rate on U (AWD-LSTM): in training each
+            call uses ``U ⊙ M``, one mask M per call. Default 0.
+        implementation: Keras' legacy mode, 0, 1 or 2 (default 2); recorded, and 1 draws
+            per-gate dropout masks as Keras does.
 
     >>> rnn = keras.layers.RNN(LSTMCell(4), return_state=True)
     >>> out, h, c = rnn(np.zeros((2, 5, 3), "float32"))
-    >>> out.shape, c.shape
+    >>> tuple(out.shape), tuple(c.shape)
     ((2, 4), (2, 4))
     """
 
     gates = 4
+    has_implementation = True
 
     def __init__(
         self,
@@ -108,7 +114,8 @@ class LSTMCell(RecurrentCell):
     def call(self, inputs, states, training=False):
         h_tm1, c_tm1 = states[0], states[1]
         inputs, h_rec = self.drop(inputs, h_tm1, training)
-        z = self.gate_matmul(inputs, self.kernel) + self.gate_matmul(h_rec, self.recurrent_kernel)
+        recurrent_kernel = self.recurrent_weights(training)
+        z = self.gate_matmul(inputs, self.kernel) + self.gate_matmul(h_rec, recurrent_kernel)
         if self.bias is not None:
             z = z + self.bias
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
@@ -120,6 +127,18 @@ class LSTMCell(RecurrentCell):
         if self.proj_size:
             h = ops.matmul(h, self.projection_kernel)
         return h, [h, c]
+
+    def fused_blocker(self):
+        if self.proj_size:
+            return "proj_size"
+        if activation_name(self.activation) != "tanh" or activation_name(self.recurrent_activation) != "sigmoid":
+            return "activation"
+        return None
+
+    def fused_sequence(self, x, initial_state, training):
+        bias = self.bias if self.bias is not None else ops.zeros((4 * self.units,), self.compute_dtype)
+        hs, h_t, c_t = lstm_sequence(x, self.kernel, self.recurrent_weights(training), bias, *initial_state)
+        return hs, h_t, [h_t, c_t]
 
     def get_config(self):
         config = {
@@ -141,17 +160,20 @@ class LSTM(RecurrentLayer):
     initializers, unit_forget_bias=True, regularizers, constraints,
     dropout=0, recurrent_dropout=0, seed=None, return_sequences=False,
     return_state=False, go_backwards=False, stateful=False, unroll=False)
-    plus ``proj_size=0``. Weights are ``[kernel, recurrent_kernel, bias]``
+    plus ``proj_size=0``, ``recurrent_weight_dropout=0`` (weight-drop, see
+    `LSTMCell`), ``implementation`` and ``use_cudnn`` (accepted and recorded)
+    and ``fused=None`` (see `RecurrentLayer`). Weights are ``[kernel, recurrent_kernel, bias]``
     exactly as the built-in, so ``ours.set_weights(builtin.get_weights())``
     works both ways. With ``return_state=True`` returns ``output, h, C``.
 
     >>> layer = LSTM(4, return_state=True)
     >>> out, h, c = layer(np.zeros((2, 5, 3), "float32"))
-    >>> out.shape
+    >>> tuple(out.shape)
     (2, 4)
     """
 
     cell_class = LSTMCell
     cell_name = "lstm_cell"
     cell_args = _CELL_ARGS
-    fused = True  # hand-written BPTT when training; see RecurrentLayer.fused
+    fused_default = True  # hand-written BPTT when training; see RecurrentLayer
+    has_use_cudnn = True

@@ -6,12 +6,14 @@ import keras
 from keras import ops
 
 from kerasrnn.layers.base import RecurrentCell, RecurrentLayer
+from kerasrnn.layers.fused import activation_name, simple_rnn_sequence
 
 _CELL_ARGS = (
     "activation", "use_bias", "kernel_initializer", "recurrent_initializer",
     "bias_initializer", "kernel_regularizer", "recurrent_regularizer",
     "bias_regularizer", "kernel_constraint", "recurrent_constraint",
     "bias_constraint", "dropout", "recurrent_dropout", "seed",
+    "recurrent_weight_dropout",
 )
 
 
@@ -38,9 +40,11 @@ class SimpleRNNCell(RecurrentCell):
         dropout: Fraction of the inputs dropped (same mask at every step). Default 0.
         recurrent_dropout: Fraction of h_{t-1} dropped before W_hh. Default 0.
         seed: Random seed for dropout. Default None.
+        recurrent_weight_dropout: Weight-drop rate on W_hh (AWD-LSTM): in training each
+            call uses ``W_hh ⊙ M``, one mask M per call. Default 0.
 
     >>> rnn = keras.layers.RNN(SimpleRNNCell(4))
-    >>> rnn(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(rnn(np.zeros((2, 5, 3), "float32")).shape)
     (2, 4)
     """
 
@@ -61,8 +65,21 @@ class SimpleRNNCell(RecurrentCell):
         z = ops.matmul(inputs, self.kernel)
         if self.bias is not None:
             z = z + self.bias
-        h = self.activation(z + ops.matmul(h_rec, self.recurrent_kernel))
+        h = self.activation(z + ops.matmul(h_rec, self.recurrent_weights(training)))
         return h, ([h] if isinstance(states, (list, tuple)) else h)
+
+    def fused_blocker(self):
+        if activation_name(self.activation) not in ("tanh", "relu", "linear"):
+            return "activation"
+        return None
+
+    def fused_sequence(self, x, initial_state, training):
+        bias = self.bias if self.bias is not None else ops.zeros((self.units,), self.compute_dtype)
+        hs, h_t = simple_rnn_sequence(
+            x, self.kernel, self.recurrent_weights(training), bias, initial_state[0],
+            activation=activation_name(self.activation),
+        )
+        return hs, h_t, [h_t]
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -73,14 +90,32 @@ class SimpleRNN(RecurrentLayer):
     Keras' RNN loop. Takes every argument of `keras.layers.SimpleRNN` with the
     same defaults (see `SimpleRNNCell` for the cell's), plus
     ``return_sequences=False``, ``return_state=False``, ``go_backwards=False``,
-    ``stateful=False``, ``unroll=False``. Weights are
+    ``stateful=False``, ``unroll=False``, and ``recurrent_weight_dropout=0``
+    (weight-drop, see `SimpleRNNCell`) and ``fused=None`` (see `RecurrentLayer`;
+    opt-in for SimpleRNN). Weights are
     ``[kernel, recurrent_kernel, bias]`` in that order, exactly as the built-in.
 
     >>> layer = SimpleRNN(4, return_sequences=True)
-    >>> layer(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 5, 3), "float32")).shape)
     (2, 5, 4)
     """
 
     cell_class = SimpleRNNCell
     cell_name = "simple_rnn_cell"
     cell_args = _CELL_ARGS
+
+
+@keras.saving.register_keras_serializable(package="kerasrnn")
+class ReluSimpleRNN(SimpleRNN):
+    """A `SimpleRNN` whose default activation is relu: ``h_t = relu(W_xh x_t + W_hh h_{t-1} + b_h)``.
+
+    The layer class of the cell type ``"rnn_relu"`` (PyTorch's
+    ``nn.RNN(nonlinearity="relu")``) in `kerasrnn.cells`. Every other
+    argument and default is `SimpleRNN`'s; an explicit ``activation`` still wins.
+
+    >>> ReluSimpleRNN(4).cell.activation is keras.activations.relu
+    True
+    """
+
+    def __init__(self, units, activation="relu", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)

@@ -11,20 +11,14 @@ from __future__ import annotations
 import keras
 from keras import initializers, ops
 
+from kerasrnn.cells import CELL_SPECS, get_spec
 from kerasrnn.layers.base import check_rate, check_units
-from kerasrnn.layers.gru import GRU
-from kerasrnn.layers.lstm import LSTM
-from kerasrnn.layers.simple_rnn import SimpleRNN
 
 __all__ = ["RecurrentStack", "MODES"]
 
-# mode -> (sequence layer class, extra constructor arguments)
-MODES = {
-    "rnn_tanh": (SimpleRNN, {"activation": "tanh"}),
-    "rnn_relu": (SimpleRNN, {"activation": "relu"}),
-    "lstm": (LSTM, {}),
-    "gru": (GRU, {"reset_after": True}),
-}
+#: The stack's modes are PyTorch's (``rnn_tanh``, ``rnn_relu``, ``lstm``, ``gru``);
+#: any name or alias of `kerasrnn.cells` is accepted and stored as one of them.
+MODES = tuple(spec.torch_mode.lower() for spec in CELL_SPECS.values())
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
@@ -59,7 +53,8 @@ class RecurrentStack(keras.layers.Layer):
     the backward one), exactly PyTorch's ordering.
 
     Args:
-        mode: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"``.
+        mode: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"`` (or any
+            alias of `kerasrnn.cells`, e.g. ``"simple_rnn"``).
         units: Positive integer, hidden size ``H`` (PyTorch ``hidden_size``).
         num_layers: Number of stacked layers. Default 1.
         bidirectional: Default False.
@@ -98,9 +93,8 @@ class RecurrentStack(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        key = str(mode).lower()
-        if key not in MODES:
-            raise ValueError(f"Unknown mode={mode!r}; expected one of {sorted(MODES)}.")
+        spec = get_spec(mode, argument="mode")
+        key = spec.torch_mode.lower()
         self.mode = key
         self.units = check_units("units", units)
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
@@ -129,9 +123,8 @@ class RecurrentStack(keras.layers.Layer):
         self.supports_masking = True
         self.input_spec = keras.layers.InputSpec(ndim=3)
 
-        layer_class, extra = MODES[key]
-        if key == "lstm":
-            extra = {"proj_size": self.proj_size}
+        layer_class = spec.layer_class
+        extra = {"proj_size": self.proj_size} if key == "lstm" else {}
         # Flat list, index layer * D + direction: PyTorch's state index.
         self.rnns = []
         for k in range(num_layers):

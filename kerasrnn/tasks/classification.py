@@ -1,22 +1,50 @@
 """Text classification (sentiment and multi-class) from raw strings.
 
 Model (the run-directory contract): ``text`` (string) → ``TextVectorization``
-(adapted on the training split only) → ``Embedding(mask_zero=True)`` →
-recurrent layers ``rnn_i`` (optionally ``Bidirectional``) → ``Dense(num_classes,
-softmax, name="probs")``. Binary tasks are 2-class softmax.
+named ``vectorizer`` (adapted on the training part only) → ``Embedding(mask_zero=True)``
+named ``embedding`` → optional ``TokenDropout`` → ``PhiloxDropout`` → recurrent layers
+``rnn_i`` (optionally ``Bidirectional``) → optional ``ConcatPooling`` (``model.pooling =
+"concat"``: last state ; masked max ; masked mean) → ``Dense(num_classes, softmax,
+name="probs")``. Binary tasks are 2-class softmax. From ``embedding`` on, the model is a
+chain of single-input layers (the exporter replays it on token ids).
 
 Training runs on a twin model that starts at the token ids (same layer objects,
 so the same weights): the strings are vectorised in the `tf.data` pipeline,
 which lets the recurrent part train under XLA (string ops cannot be compiled).
 The saved ``model.keras`` takes raw strings.
 
-Test-split metrics: accuracy, per-class precision/recall/F1, their macro
-averages and the confusion matrix (rows = true class, columns = predicted),
-also drawn in ``confusion_matrix.png``.
+Evaluation (``[eval]``):
+
+- ``folds = 0``: one train/validation/test split (``data.fractions``, or separate
+  ``data.val_path`` / ``data.test_path`` files). Test metrics: accuracy, per-class
+  precision/recall/F1, their macro averages and the confusion matrix (rows = true
+  class, columns = predicted), also drawn in ``confusion_matrix.png``.
+- ``folds = K >= 2``: stratified K-fold cross-validation (`kerasrnn.tasks.folds`).
+  Fold k trains on the other K−1 parts, early-stops on a stratified
+  ``eval.val_fraction`` slice carved from them and tests on part k, so every
+  example is tested exactly once and never used to pick an epoch.
+  ``metrics.json["cv"]`` holds per-fold accuracy and macro-F1 with mean ± std
+  (sample std over folds) and the confusion matrix pooled over the folds. Each
+  finished fold leaves ``folds/fold_KK/result.json`` in the work directory, so
+  ``--resume`` skips it (and an interrupted fold resumes from its own checkpoints).
+  **The model the run directory keeps** is then trained by the same procedure on
+  all examples: a stratified ``eval.val_fraction`` slice for early stopping, the
+  rest for training. It has no test number of its own: the CV mean estimates it.
+- ``baseline = true`` (default) trains the TF-IDF uni+bigram softmax model of
+  `kerasrnn.tasks.ngram_baseline` on the very same splits/folds and reports it in
+  ``metrics.json["baseline"]`` and on the console beside the recurrent model.
+
+``model.init_from = "saved_models/<run>"`` starts from another run's vocabulary,
+embedding and recurrent weights (a classification run on related data, or any run
+whose model has a word ``vectorizer``, ``embedding`` and ``rnn_i`` layers of the same
+shapes): the vectorizer takes that run's vocabulary instead of adapting, and the
+classifier head is new. Anything incompatible is a one-line error.
 """
 
 from __future__ import annotations
 
+import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +52,15 @@ import keras
 import numpy as np
 
 from kerasrnn import atomic, rundir, train
-from kerasrnn.dropout import PhiloxDropout
+from kerasrnn.dropout import PhiloxDropout, TokenDropout
 from kerasrnn.errors import UserError
-from kerasrnn.recipes import RunConfig, section
+from kerasrnn.pooling import ConcatPooling
+from kerasrnn.recipes import RunConfig, section, setting
+from kerasrnn.tasks import folds as cv
 from kerasrnn.tasks.common import canonical_cell, check_model_config, print_metrics, rnn_stack, round_floats
 
 SOURCES = ("tfds", "csv", "class_folders", "class_files")
+POOLINGS = ("last", "concat")
 
 
 @dataclass
@@ -47,6 +78,11 @@ class ClassificationData:
         data_dir: TFDS data directory, "" = default / $TFDS_DATA_DIR.
         path: CSV file (source "csv") or root folder (source "class_folders").
         files: one file per class, label = position (source "class_files").
+        test_path: a separate CSV/TSV test file with the same columns as
+            `path` (source "csv"; "" = carve the test part from `path` by
+            `fractions`). Its labels must all occur in `path`.
+        val_path: a separate CSV/TSV validation file for early stopping, same
+            columns ("" = carve it from `path`).
         text_column: CSV text column, a header name or a 0-based index (default "text").
         label_column: CSV label column (default "label").
         delimiter: CSV delimiter, "" = tab for .tsv/.tab files, else comma (default "").
@@ -54,7 +90,8 @@ class ClassificationData:
         quoting: honour "-quoting in the CSV (default true); false reads quotes as plain characters.
         encoding: text encoding of local files (default "utf-8").
         fractions: train/validation/test shares of a local dataset, split at
-            random with run.seed (default [0.8, 0.1, 0.1]).
+            random with run.seed (default [0.8, 0.1, 0.1]). With `test_path`
+            (`val_path`) the test (validation) share is dropped and the others rescaled.
         val_fraction: share of the TFDS training split held out for validation (default 0.1).
         max_examples: use at most this many training examples, 0 = all (default 0).
     """
@@ -68,15 +105,17 @@ class ClassificationData:
     data_dir: str = ""
     path: str = ""
     files: list[str] = field(default_factory=list)
+    test_path: str = ""
+    val_path: str = ""
     text_column: str = "text"
     label_column: str = "label"
     delimiter: str = ""
     header: bool = True
     quoting: bool = True
     encoding: str = "utf-8"
-    fractions: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
-    val_fraction: float = 0.1
-    max_examples: int = 0
+    fractions: list[float] = setting(default_factory=lambda: [0.8, 0.1, 0.1], gt=0, lt=1, length=3, total=1)
+    val_fraction: float = setting(0.1, gt=0, lt=1)
+    max_examples: int = setting(0, ge=0)
 
 
 @dataclass
@@ -92,20 +131,49 @@ class TextClassifierModel:
         num_layers: recurrent layers (default 1).
         bidirectional: wrap each recurrent layer in Bidirectional (default true).
         dropout: dropout after the embedding and each recurrent layer (default 0.3).
+        token_dropout: probability of dropping a whole token's embedding in
+            training (`kerasrnn.dropout.TokenDropout`), 0 = off (default 0.0).
+        recurrent_weight_dropout: DropConnect on each recurrent kernel U in
+            training (AWD-LSTM's weight-drop; one mask per batch), 0 = off (default 0.0).
+        pooling: "last" (final state) or "concat" (final state ; masked max ;
+            masked mean over time, `kerasrnn.pooling.ConcatPooling`) (default "last").
+        init_from: a run directory whose vocabulary, embedding and recurrent
+            weights initialise this model ("" = random init) (default "").
     """
 
-    max_tokens: int = 20000
-    max_len: int = 200
-    embedding_dim: int = 128
+    max_tokens: int = setting(20000, ge=3)
+    max_len: int = setting(200, ge=1)
+    embedding_dim: int = setting(128, ge=1)
     cell: str = "lstm"
-    units: int = 64
-    num_layers: int = 1
+    units: int = setting(64, ge=1)
+    num_layers: int = setting(1, ge=1)
     bidirectional: bool = True
-    dropout: float = 0.3
+    dropout: float = setting(0.3, ge=0, lt=1)
+    token_dropout: float = setting(0.0, ge=0, lt=1)
+    recurrent_weight_dropout: float = setting(0.0, ge=0, lt=1)
+    pooling: str = setting("last", choices=POOLINGS)
+    init_from: str = ""
+
+
+@dataclass
+class ClassificationEval:
+    """``[eval]``: how the classifier is measured.
+
+    Attributes:
+        folds: 0 = one train/validation/test split; K >= 2 = stratified K-fold
+            cross-validation over all examples (default 0).
+        val_fraction: in cross-validation, the share of each fold's training
+            part (and of all data for the kept model) held out for early stopping (default 0.1).
+        baseline: also train the TF-IDF n-gram baseline on the same splits (default true).
+    """
+
+    folds: int = setting(0, ge=0)
+    val_fraction: float = setting(0.1, gt=0, lt=1)
+    baseline: bool = True
 
 
 SCHEMA = {"run": RunConfig, "data": ClassificationData, "model": TextClassifierModel,
-          "train": train.TrainConfig}
+          "train": train.TrainConfig, "eval": ClassificationEval}
 
 
 # ----------------------------------------------------------------------------- data
@@ -126,11 +194,58 @@ def _as_pair(split) -> tuple[list[str], np.ndarray]:
     return [str(t) for t in texts], np.asarray(labels, dtype=np.int32)
 
 
+def load_local_examples(cfg: ClassificationData):
+    """``(texts, labels, class_names)`` of a local source (csv, class_folders, class_files)."""
+    from kerasrnn import data
+
+    if cfg.source == "csv":
+        if not cfg.path:
+            raise UserError("data.path is empty: give the CSV file, e.g. --set data.path=reviews.csv")
+        return data.load_csv(cfg.path, cfg.text_column, cfg.label_column, cfg.delimiter or None,
+                             cfg.header, cfg.quoting, cfg.encoding)
+    if cfg.source == "class_folders":
+        if not cfg.path:
+            raise UserError("data.path is empty: give the folder holding one sub-folder per class, "
+                            "e.g. --set data.path=reviews/")
+        return data.load_class_folders(cfg.path, cfg.encoding)
+    if cfg.source == "class_files":
+        if not cfg.files:
+            raise UserError("data.files is empty: give one file per class, e.g. "
+                            "--set data.files=neg.txt,pos.txt")
+        return data.load_class_files(cfg.files, cfg.encoding)
+    raise UserError(f"data.source {cfg.source!r} is not valid for classification; "
+                    f"valid sources: {', '.join(SOURCES)}")
+
+
+def load_side_file(cfg: ClassificationData, key: str, class_names: list[str]) -> tuple[list[str], np.ndarray]:
+    """Read ``data.test_path`` / ``data.val_path`` (`key`) with the training file's columns and classes."""
+    from kerasrnn import data
+
+    path = getattr(cfg, key)
+    if cfg.source != "csv":
+        raise UserError(f"data.{key} is only read for data.source = 'csv', not {cfg.source!r}; "
+                        f"leave data.{key} empty or use a CSV/TSV training file")
+    texts, labels, names = data.load_csv(path, cfg.text_column, cfg.label_column, cfg.delimiter or None,
+                                         cfg.header, cfg.quoting, cfg.encoding)
+    return texts, data.map_labels(labels, names, class_names, f"data.{key} ({path})")
+
+
+def _rescaled(fractions, drop: list[int]) -> tuple[float, float, float]:
+    kept = [0.0 if i in drop else float(f) for i, f in enumerate(fractions)]
+    total = sum(kept)
+    if total <= 0:
+        raise UserError(f"data.fractions {list(fractions)} leave nothing to train on")
+    return tuple(f / total for f in kept)
+
+
 def load_splits(cfg: ClassificationData, seed: int) -> Splits:
     """Load the configured source and split it into train/validation/test."""
     from kerasrnn import data
 
     if cfg.source == "tfds":
+        if cfg.test_path or cfg.val_path:
+            raise UserError("data.test_path / data.val_path are for data.source = 'csv'; with TFDS use "
+                            "data.test_split and data.val_fraction")
         data_dir = cfg.data_dir or None
         texts, labels, names = data.load_tfds_examples(cfg.name, cfg.train_split, cfg.text_key, cfg.label_key,
                                                        data_dir)
@@ -142,28 +257,18 @@ def load_splits(cfg: ClassificationData, seed: int) -> Splits:
                                                         seed=seed)
         test_split = (test_texts, test_labels)
     else:
-        if cfg.source == "csv":
-            if not cfg.path:
-                raise UserError("data.path is empty: give the CSV file, e.g. --set data.path=reviews.csv")
-            texts, labels, names = data.load_csv(cfg.path, cfg.text_column, cfg.label_column, cfg.delimiter or None,
-                                                 cfg.header, cfg.quoting, cfg.encoding)
-        elif cfg.source == "class_folders":
-            if not cfg.path:
-                raise UserError("data.path is empty: give the folder holding one sub-folder per class, "
-                                "e.g. --set data.path=reviews/")
-            texts, labels, names = data.load_class_folders(cfg.path, cfg.encoding)
-        elif cfg.source == "class_files":
-            if not cfg.files:
-                raise UserError("data.files is empty: give one file per class, e.g. "
-                                "--set data.files=neg.txt,pos.txt")
-            texts, labels, names = data.load_class_files(cfg.files, cfg.encoding)
-        else:
-            raise UserError(f"data.source {cfg.source!r} is not valid for classification; "
-                            f"valid sources: {', '.join(SOURCES)}")
+        texts, labels, names = load_local_examples(cfg)
         fractions = tuple(cfg.fractions)
         if len(fractions) != 3:
             raise UserError(f"data.fractions must be [train, validation, test], got {list(cfg.fractions)}")
+        drop = ([1] if cfg.val_path else []) + ([2] if cfg.test_path else [])
+        if drop:
+            fractions = _rescaled(fractions, drop)
         train_split, val_split, test_split = data.split_examples(texts, labels, fractions, seed=seed)
+        if cfg.val_path:
+            val_split = load_side_file(cfg, "val_path", names)
+        if cfg.test_path:
+            test_split = load_side_file(cfg, "test_path", names)
     data.check_classes(train_split[1], names)
     splits = Splits(_as_pair(train_split), _as_pair(val_split), _as_pair(test_split), list(names))
     if cfg.max_examples > 0:
@@ -174,31 +279,103 @@ def load_splits(cfg: ClassificationData, seed: int) -> Splits:
     return splits
 
 
+def load_cv_examples(cfg: ClassificationData, seed: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """All examples cross-validation folds are drawn from (TFDS: the training split)."""
+    from kerasrnn import data
+
+    if cfg.test_path or cfg.val_path:
+        raise UserError("eval.folds > 0 cross-validates over data.path, so data.test_path / data.val_path "
+                        "would be unused: set eval.folds = 0 to test on the separate file, or empty them")
+    if cfg.source == "tfds":
+        texts, labels, names = data.load_tfds_examples(cfg.name, cfg.train_split, cfg.text_key, cfg.label_key,
+                                                       cfg.data_dir or None)
+    else:
+        texts, labels, names = load_local_examples(cfg)
+    texts, labels = _as_pair((texts, labels))
+    data.check_classes(labels, names)
+    if 0 < cfg.max_examples < len(texts):  # a random subset: files are often sorted by class
+        keep = np.sort(np.random.default_rng(seed).permutation(len(texts))[:cfg.max_examples])
+        texts, labels = [texts[i] for i in keep], labels[keep]
+    return texts, labels, list(names)
+
+
 # ----------------------------------------------------------------------------- model
 
 
-def build_models(cfg: TextClassifierModel, num_classes: int, train_texts: list[str]):
+def pretrained_source(path: str):
+    """Load the run `model.init_from` names and check it has a word vocabulary; returns its model."""
+    from kerasrnn.rundir import load_run
+
+    try:
+        run = load_run(path)
+    except UserError as e:
+        raise UserError(f"model.init_from: {e}") from None
+    names = {layer.name for layer in run.model.layers}
+    if "vectorizer" not in names or "embedding" not in names:
+        raise UserError(f"model.init_from: {path} is a {run.info.get('task')!r} run without a word vocabulary "
+                        "(no 'vectorizer' and 'embedding' layers); give a classification run (or a word-level "
+                        "model with the same layers), or leave model.init_from empty")
+    return run.model
+
+
+def copy_pretrained(ids_model, source, path: str) -> list[str]:
+    """Copy ``embedding`` and every ``rnn_i`` weight of `source` into `ids_model`; returns the layer names.
+
+    Raises `UserError` (one line, naming the mismatch) when a layer is missing or
+    its weight shapes differ.
+    """
+    source_layers = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in ids_model.layers:
+        if layer.name != "embedding" and not layer.name.startswith("rnn_"):
+            continue
+        if layer.name not in source_layers:
+            raise UserError(f"model.init_from: {path} has no layer {layer.name!r} (its recurrent layers: "
+                            f"{sorted(n for n in source_layers if n.startswith('rnn_'))}); match model.num_layers")
+        mine, theirs = layer.get_weights(), source_layers[layer.name].get_weights()
+        if [w.shape for w in mine] != [w.shape for w in theirs] or type(layer) is not type(source_layers[layer.name]):
+            raise UserError(f"model.init_from: layer {layer.name!r} of {path} has weights "
+                            f"{[tuple(w.shape) for w in theirs]}, this model {[tuple(w.shape) for w in mine]}; "
+                            "use the pretrained run's model.cell, units, embedding_dim and bidirectional")
+        layer.set_weights(theirs)
+        copied.append(layer.name)
+    return copied
+
+
+def build_models(cfg: TextClassifierModel, num_classes: int, train_texts: list[str], vocabulary=None):
     """Return (text_model, ids_model, vectorizer) sharing every layer.
 
     ``text_model`` (strings in) is the one saved; ``ids_model`` (token ids in) is
-    trained. The vectorizer is adapted on `train_texts` only.
+    trained. The vectorizer is adapted on `train_texts` only, or takes
+    `vocabulary` (``get_vocabulary()`` of another vectorizer) when given.
     """
     check_model_config(cfg.units, cfg.num_layers, cfg.dropout)
     if cfg.max_len < 1 or cfg.max_tokens < 3:
         raise UserError(f"model.max_len must be >= 1 and model.max_tokens >= 3, got {cfg.max_len}, {cfg.max_tokens}")
+    if cfg.pooling not in POOLINGS:
+        raise UserError(f"model.pooling must be one of {', '.join(POOLINGS)}, got {cfg.pooling!r}")
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=cfg.max_tokens, standardize="lower_and_strip_punctuation", split="whitespace",
-        output_mode="int", output_sequence_length=cfg.max_len, name="vectorizer")
-    vectorizer.adapt(np.array(train_texts, dtype=object), batch_size=1024)
+        max_tokens=None if vocabulary is not None else cfg.max_tokens, standardize="lower_and_strip_punctuation",
+        split="whitespace", output_mode="int", output_sequence_length=cfg.max_len, name="vectorizer")
+    if vocabulary is not None:
+        vectorizer.set_vocabulary(list(vocabulary)[2:])  # drop the padding "" and OOV "[UNK]" entries
+    else:
+        vectorizer.adapt(np.array(train_texts, dtype=object), batch_size=1024)
     vocab_size = vectorizer.vocabulary_size()
     embedding = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name="embedding")
+    concat = cfg.pooling == "concat"
 
     def head(x):
         x = embedding(x)
+        if cfg.token_dropout > 0:
+            x = TokenDropout(cfg.token_dropout, name="token_dropout")(x)
         if cfg.dropout > 0:
             x = PhiloxDropout(cfg.dropout, name="embedding_dropout")(x)
-        x = rnn_stack(x, cfg.cell, cfg.units, cfg.num_layers, cfg.dropout, last_return_sequences=False,
-                      bidirectional=cfg.bidirectional)
+        extra = {"recurrent_weight_dropout": cfg.recurrent_weight_dropout} if cfg.recurrent_weight_dropout else {}
+        x = rnn_stack(x, cfg.cell, cfg.units, cfg.num_layers, cfg.dropout, last_return_sequences=concat,
+                      bidirectional=cfg.bidirectional, **extra)
+        if concat:
+            x = ConcatPooling(backward_units=cfg.units if cfg.bidirectional else 0, name="concat_pooling")(x)
         return keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
 
     ids = keras.Input(shape=(cfg.max_len,), dtype="int64", name="token_ids")
@@ -280,67 +457,225 @@ def plot_confusion(cm: list[list[int]], class_names: list[str], target: Path) ->
 
 def predict_probs(model, texts: list[str], batch_size: int = 256) -> np.ndarray:
     """Class probabilities (N, K) of a text model for raw strings."""
-    import tensorflow as tf
+    if not len(texts):
+        return np.zeros((0, model.output.shape[-1]), np.float32)
+    return np.asarray(model.predict(np.array(list(texts), dtype=object), batch_size=batch_size, verbose=0))
 
-    out = []
-    fn = tf.function(lambda x: model(x, training=False))
-    for i in range(0, len(texts), batch_size):
-        out.append(fn(tf.constant(texts[i:i + batch_size], dtype=tf.string)).numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.output.shape[-1]), np.float32)
+
+# ----------------------------------------------------------------------------- training
+
+
+def fit_classifier(train_split, val_split, num_classes: int, model_cfg: TextClassifierModel,
+                   train_cfg: train.TrainConfig, cell: str, seed: int, work: Path, pretrained=None):
+    """Build, (optionally) initialise from `pretrained`, and train a classifier in `work`.
+
+    Returns:
+        ``(text_model, vectorizer, fit_info)``; the models hold the best-validation weights.
+    """
+    train.set_seeds(seed)
+    vocabulary = pretrained.get_layer("vectorizer").get_vocabulary() if pretrained is not None else None
+    text_model, ids_model, vectorizer = build_models(model_cfg, num_classes, train_split[0], vocabulary)
+    if pretrained is not None:
+        copy_pretrained(ids_model, pretrained, model_cfg.init_from)
+    bs = train_cfg.batch_size
+    train_ds = _ids_dataset(*train_split, vectorizer, bs, True, seed, repeat=train_cfg.steps_per_epoch > 0)
+    val_ds = _ids_dataset(*val_split, vectorizer, bs, False, seed, repeat=False)
+    train.compile_model(ids_model, train_cfg, "sparse_categorical_crossentropy", ["accuracy"], cell)
+    fit_info = train.fit(ids_model, train_ds, val_ds, train_cfg, work)
+    return text_model, vectorizer, fit_info
+
+
+def baseline_scores(train_split, val_split, test_split, class_names: list[str], seed: int) -> dict:
+    """Train the n-gram baseline on the same split; its test accuracy and macro-F1."""
+    from kerasrnn.tasks.ngram_baseline import train_ngram_baseline
+
+    start = time.monotonic()
+    model = train_ngram_baseline(train_split, val_split, len(class_names), seed=seed)
+    probs = predict_probs(model, test_split[0])
+    scores = classification_metrics(test_split[1], probs.argmax(-1), class_names)
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+            "train_seconds": round(time.monotonic() - start, 1)}
+
+
+def _subset(texts: list[str], labels: np.ndarray, indices) -> tuple[list[str], np.ndarray]:
+    return [texts[i] for i in indices], labels[indices]
+
+
+def _single_split(splits: Splits, model_cfg, train_cfg, eval_cfg, cell, seed, work, pretrained):
+    names = splits.class_names
+    text_model, vectorizer, fit_info = fit_classifier(splits.train, splits.val, len(names), model_cfg, train_cfg,
+                                                      cell, seed, work, pretrained)
+    probs = predict_probs(text_model, splits.test[0])
+    test = classification_metrics(splits.test[1], probs.argmax(-1), names)
+    metrics = {"protocol": "train/validation/test split"}
+    metrics |= {"test_" + k if k in ("accuracy", "macro_precision", "macro_recall", "macro_f1") else k: v
+                for k, v in test.items()}
+    metrics |= fit_info | {"num_train": len(splits.train[0]), "num_val": len(splits.val[0]),
+                           "num_test": len(splits.test[0]), "vocabulary_size": int(vectorizer.vocabulary_size())}
+    if eval_cfg.baseline:
+        base = baseline_scores(splits.train, splits.val, splits.test, names, seed)
+        metrics["baseline"] = {"test_accuracy": base["accuracy"], "test_macro_f1": base["macro_f1"],
+                               "train_seconds": base["train_seconds"]}
+    plot_confusion(test["confusion_matrix"], names, work / "confusion_matrix.png")
+    return metrics, text_model, splits.val
+
+
+def _fold_dir(work: Path, k: int) -> Path:
+    return work / "folds" / f"fold_{k + 1:02d}"
+
+
+def has_resume_state(work: Path) -> bool:
+    """Whether an interrupted work directory holds anything ``--resume`` can continue from."""
+    return ((work / "checkpoints" / "backup").exists() or any((work / "folds").glob("fold_*/result.json"))
+            or any((work / "folds").glob("fold_*/checkpoints/backup")))
+
+
+def _cross_validate(texts, labels, names, model_cfg, train_cfg, eval_cfg, cell, seed, work, pretrained):
+    k_folds = eval_cfg.folds
+    parts = cv.stratified_folds(labels, k_folds, seed)
+    results = []
+    for k in range(k_folds):
+        fold_dir = _fold_dir(work, k)
+        if (fold_dir / "result.json").exists():
+            results.append(rundir.read_json(fold_dir / "result.json"))
+            print(f"Fold {k + 1}/{k_folds}: finished before the interruption, "
+                  f"recurrent {results[-1]['accuracy']:.1%}")
+            continue
+        test_idx = parts[k]
+        rest = np.sort(np.concatenate([p for j, p in enumerate(parts) if j != k]))
+        train_idx, val_idx = cv.carve_validation(rest, labels, eval_cfg.val_fraction, seed + k)
+        print(f"\nFold {k + 1}/{k_folds}: {len(train_idx):,} train / {len(val_idx):,} validation / "
+              f"{len(test_idx):,} test")
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        keras.backend.clear_session()
+        start = time.monotonic()
+        text_model, _, fit_info = fit_classifier(_subset(texts, labels, train_idx), _subset(texts, labels, val_idx),
+                                                 len(names), model_cfg, train_cfg, cell, seed + k, fold_dir,
+                                                 pretrained)
+        test_split = _subset(texts, labels, test_idx)
+        predictions = predict_probs(text_model, test_split[0]).argmax(-1)
+        scores = classification_metrics(test_split[1], predictions, names)
+        result = {"fold": k + 1, "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+                  "best_epoch": fit_info["best_epoch"], "epochs_run": fit_info["epochs_run"],
+                  "train_seconds": fit_info["train_seconds"], "num_train": len(train_idx),
+                  "num_val": len(val_idx), "test_indices": test_idx.tolist(), "predictions": predictions.tolist()}
+        line = f"Fold {k + 1}/{k_folds}: recurrent {scores['accuracy']:.1%}"
+        if eval_cfg.baseline:
+            result["baseline"] = baseline_scores(_subset(texts, labels, train_idx), _subset(texts, labels, val_idx),
+                                                 test_split, names, seed + k)
+            line += f" | n-gram baseline {result['baseline']['accuracy']:.1%}"
+        rundir.write_json(fold_dir / "result.json", round_floats(result))
+        shutil.rmtree(fold_dir / "checkpoints", ignore_errors=True)  # weights no longer needed; history stays
+        results.append(result)
+        done = [r["accuracy"] for r in results]
+        print(f"{line}  (best epoch {fit_info['best_epoch']}, {time.monotonic() - start:.0f} s; "
+              f"mean so far {np.mean(done):.1%} over {len(done)} folds)")
+
+    tested = np.concatenate([np.asarray(r["test_indices"], dtype=np.int64) for r in results])
+    if sorted(tested.tolist()) != list(range(len(texts))):
+        raise UserError(f"the fold results in {work / 'folds'} do not test every example once (the data changed "
+                        "since the interruption?); run again without --resume")
+    predicted = np.concatenate([np.asarray(r["predictions"], dtype=np.int64) for r in results])
+    pooled = classification_metrics(labels[tested], predicted, names)
+    plot_confusion(pooled["confusion_matrix"], names, work / "confusion_matrix.png")
+
+    print(f"\nFinal model (kept in the run directory): all {len(texts):,} examples, "
+          f"{eval_cfg.val_fraction:g} held out for early stopping")
+    keras.backend.clear_session()
+    train_idx, val_idx = cv.carve_validation(np.arange(len(texts)), labels, eval_cfg.val_fraction, seed)
+    val_split = _subset(texts, labels, val_idx)
+    text_model, vectorizer, fit_info = fit_classifier(_subset(texts, labels, train_idx), val_split, len(names),
+                                                      model_cfg, train_cfg, cell, seed, work, pretrained)
+    metrics = {
+        "protocol": f"{k_folds}-fold stratified cross-validation",
+        "cv": {"folds": k_folds,
+               "accuracy": cv.summarize([r["accuracy"] for r in results]),
+               "macro_f1": cv.summarize([r["macro_f1"] for r in results]),
+               "best_epoch": [r["best_epoch"] for r in results],
+               "epochs_run": [r["epochs_run"] for r in results],
+               "train_seconds": [r["train_seconds"] for r in results],
+               "pooled": {k: pooled[k] for k in ("accuracy", "macro_f1", "per_class", "confusion_matrix")}},
+        "class_names": names,
+        "final_model": fit_info | {"num_train": len(train_idx), "num_val": len(val_idx)},
+        "num_examples": len(texts),
+        "vocabulary_size": int(vectorizer.vocabulary_size()),
+    }
+    if eval_cfg.baseline:
+        metrics["baseline"] = {"accuracy": cv.summarize([r["baseline"]["accuracy"] for r in results]),
+                               "macro_f1": cv.summarize([r["baseline"]["macro_f1"] for r in results])}
+    return metrics, text_model, val_split
+
+
+def _report(metrics: dict, names: list[str], run_dir: Path) -> None:
+    if "cv" in metrics:
+        c = metrics["cv"]
+        line = f"recurrent {cv.percent(c['accuracy'])}"
+        f1 = f"recurrent {c['macro_f1']['mean']:.3f} ± {c['macro_f1']['std']:.3f}"
+        if "baseline" in metrics:
+            line += f" | n-gram baseline {cv.percent(metrics['baseline']['accuracy'])}"
+            f1 += (f" | n-gram baseline {metrics['baseline']['macro_f1']['mean']:.3f} ± "
+                   f"{metrics['baseline']['macro_f1']['std']:.3f}")
+        print(f"\n{c['folds']}-fold cross-validation ({run_dir}), mean ± std over folds:")
+        print(f"  accuracy: {line}")
+        print(f"  macro-F1: {f1}")
+        print(f"  pooled confusion matrix (rows true {names}): {c['pooled']['confusion_matrix']}")
+    else:
+        print_metrics(f"Test split ({run_dir}):", {k: metrics[k] for k in
+                                                   ("test_accuracy", "test_macro_precision", "test_macro_recall",
+                                                    "test_macro_f1")})
+        print(f"  confusion matrix (rows true {names}): {metrics['confusion_matrix']}")
+        line = f"recurrent {metrics['test_accuracy']:.1%}"
+        if "baseline" in metrics:
+            line += f" | n-gram baseline {metrics['baseline']['test_accuracy']:.1%}"
+        print(f"  {line}")
+    print(f"Run directory: {run_dir}")
 
 
 # ----------------------------------------------------------------------------- run
 
 
-def run(recipe: dict, run_dir: Path, resume: bool = False) -> dict:
-    """Train a text classifier from a resolved recipe and write its run directory."""
+def run(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -> dict:
+    """Train a text classifier from a resolved recipe and write its run directory.
+
+    ``**lifecycle`` (``restart``, ``overwrite``, ``origin``) goes to `kerasrnn.rundir.lifecycle`.
+    """
     run_cfg = section(recipe, "run", RunConfig)
     data_cfg = section(recipe, "data", ClassificationData)
     model_cfg = section(recipe, "model", TextClassifierModel)
     train_cfg = section(recipe, "train", train.TrainConfig)
+    eval_cfg = section(recipe, "eval", ClassificationEval)
     cell = canonical_cell(model_cfg.cell)
     check_model_config(model_cfg.units, model_cfg.num_layers, model_cfg.dropout)
     train.set_seeds(run_cfg.seed)
+    pretrained = pretrained_source(model_cfg.init_from) if model_cfg.init_from else None
 
-    splits = load_splits(data_cfg, run_cfg.seed)
-    names = splits.class_names
-    print(f"Examples: {len(splits.train[0]):,} train / {len(splits.val[0]):,} validation / "
-          f"{len(splits.test[0]):,} test; classes: {', '.join(names)}")
-    work = rundir.start(run_dir, resume)
-    try:
+    if eval_cfg.folds:
+        texts, labels, names = load_cv_examples(data_cfg, run_cfg.seed)
+        cv.check_folds(labels, eval_cfg.folds, names)
+        print(f"Examples: {len(texts):,}; classes: {', '.join(names)}; "
+              f"{eval_cfg.folds}-fold stratified cross-validation")
+    else:
+        splits = load_splits(data_cfg, run_cfg.seed)
+        names = splits.class_names
+        print(f"Examples: {len(splits.train[0]):,} train / {len(splits.val[0]):,} validation / "
+              f"{len(splits.test[0]):,} test; classes: {', '.join(names)}")
+    with rundir.lifecycle(recipe, run_dir, resume=resume, has_state=has_resume_state, **lifecycle) as work:
         rundir.write_json(work / "labels.json", {"class_names": names})
-        text_model, ids_model, vectorizer = build_models(model_cfg, len(names), splits.train[0])
-        bs = train_cfg.batch_size
-        train_ds = _ids_dataset(*splits.train, vectorizer, bs, True, run_cfg.seed,
-                                repeat=train_cfg.steps_per_epoch > 0)
-        val_ds = _ids_dataset(*splits.val, vectorizer, bs, False, run_cfg.seed, repeat=False)
-        train.compile_model(ids_model, train_cfg, "sparse_categorical_crossentropy", ["accuracy"], cell)
-        fit_info = train.fit(ids_model, train_ds, val_ds, train_cfg, work)
-
-        probs = predict_probs(text_model, splits.test[0])
-        test = classification_metrics(splits.test[1], probs.argmax(-1), names)
-        metrics = round_floats({"test_" + k if k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")
-                                else k: v for k, v in test.items()} | fit_info
-                               | {"num_train": len(splits.train[0]), "num_test": len(splits.test[0]),
-                                  "vocabulary_size": int(vectorizer.vocabulary_size())})
-        plot_confusion(test["confusion_matrix"], names, work / "confusion_matrix.png")
-        n = min(256, len(splits.val[0]))
+        if eval_cfg.folds:
+            metrics, text_model, val_split = _cross_validate(texts, labels, names, model_cfg, train_cfg, eval_cfg,
+                                                             cell, run_cfg.seed, work, pretrained)
+        else:
+            metrics, text_model, val_split = _single_split(splits, model_cfg, train_cfg, eval_cfg, cell,
+                                                           run_cfg.seed, work, pretrained)
+        if model_cfg.init_from:
+            metrics["init_from"] = model_cfg.init_from
+        metrics = round_floats(metrics)
+        n = min(256, len(val_split[0]))
         with atomic.atomic_file(work / "samples.npz", suffix=".npz") as tmp:
-            np.savez(tmp, text=np.array(splits.val[0][:n], dtype=str), y=splits.val[1][:n].astype(np.int32))
+            np.savez(tmp, text=np.array(val_split[0][:n], dtype=str),
+                     y=np.asarray(val_split[1][:n]).astype(np.int32))
         rundir.save_model(text_model, work / "model.keras")
         rundir.write_json(work / "metrics.json", metrics)
         rundir.write_info(work, recipe, max_len=model_cfg.max_len, num_classes=len(names))
-    except BaseException:
-        if not resume and not (work / "checkpoints" / "backup").exists():
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
-        raise
-    rundir.finish(work, run_dir)
-
-    print_metrics(f"Test split ({run_dir}):", {k: metrics[k] for k in
-                                               ("test_accuracy", "test_macro_precision", "test_macro_recall",
-                                                "test_macro_f1")})
-    print(f"  confusion matrix (rows true {names}): {metrics['confusion_matrix']}")
-    print(f"Run directory: {run_dir}")
+    _report(metrics, names, run_dir)
     return metrics

@@ -8,22 +8,22 @@ import math
 import keras
 import numpy as np
 
+from kerasrnn import cells
 from kerasrnn.dropout import PhiloxDropout
 from kerasrnn.errors import UserError
 
-CELLS = {"lstm": "lstm", "gru": "gru", "simple_rnn": "simple_rnn", "rnn": "simple_rnn"}
-
 
 def canonical_cell(cell: str) -> str:
-    """``"lstm"``, ``"gru"`` or ``"simple_rnn"`` (alias ``"rnn"``); else `UserError`.
+    """The canonical name from `kerasrnn.cells` (``"lstm"``, ``"gru"``,
+    ``"simple_rnn"`` alias ``"rnn"``, ``"rnn_relu"``); else `UserError` naming ``model.cell``.
 
     >>> canonical_cell("RNN")
     'simple_rnn'
     """
-    key = str(cell).lower()
-    if key not in CELLS:
-        raise UserError(f"model.cell must be one of lstm, gru, simple_rnn (or rnn), got {cell!r}")
-    return CELLS[key]
+    try:
+        return cells.canonical_name(cell, argument="model.cell")
+    except ValueError as exc:
+        raise UserError(f"{exc} Set model.cell to one of them.") from None
 
 
 def check_model_config(units: int, num_layers: int, dropout: float) -> None:
@@ -37,24 +37,24 @@ def check_model_config(units: int, num_layers: int, dropout: float) -> None:
 
 
 def rnn_stack(x, cell: str, units: int, num_layers: int, dropout: float = 0.0,
-              last_return_sequences: bool = True, bidirectional: bool = False):
+              last_return_sequences: bool = True, bidirectional: bool = False, **layer_kwargs):
     """Apply ``num_layers`` kerasrnn recurrent layers named ``rnn_0``, ``rnn_1``...
+
+    `layer_kwargs` go to every recurrent layer (e.g. ``recurrent_weight_dropout=0.3``).
 
     A dropout layer (``dropout_i``, `kerasrnn.dropout.PhiloxDropout`: Keras'
     Dropout with a mask that is cheap under XLA) follows each recurrent layer when
     ``dropout > 0``. With `bidirectional`, each layer is wrapped in
     ``keras.layers.Bidirectional`` and the wrapper carries the ``rnn_i`` name.
     """
-    from kerasrnn.layers import get_layer_class
-
-    layer_class = get_layer_class(canonical_cell(cell))
+    layer_class = cells.get_layer_class(canonical_cell(cell))
     for i in range(num_layers):
         return_sequences = last_return_sequences or i < num_layers - 1
         if bidirectional:
-            layer = keras.layers.Bidirectional(layer_class(units, return_sequences=return_sequences),
+            layer = keras.layers.Bidirectional(layer_class(units, return_sequences=return_sequences, **layer_kwargs),
                                                name=f"rnn_{i}")
         else:
-            layer = layer_class(units, return_sequences=return_sequences, name=f"rnn_{i}")
+            layer = layer_class(units, return_sequences=return_sequences, name=f"rnn_{i}", **layer_kwargs)
         x = layer(x)
         if dropout > 0:
             x = PhiloxDropout(dropout, name=f"dropout_{i}")(x)

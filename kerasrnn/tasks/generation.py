@@ -13,7 +13,6 @@ and saved in ``metrics.json``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -22,86 +21,8 @@ import numpy as np
 from kerasrnn import rundir, train
 from kerasrnn.errors import UserError
 from kerasrnn.recipes import RunConfig, section
+from kerasrnn.tasks.generation_schema import SCHEMA, SOURCES, CharModel, GenerationData, GenerationEval  # noqa: F401
 from kerasrnn.tasks.common import canonical_cell, check_model_config, print_metrics, rnn_stack, round_floats
-
-SOURCES = ("tfds", "text", "python_stdlib")
-
-
-@dataclass
-class GenerationData:
-    """``[data]`` for generation. Keys not used by the chosen `source` are ignored.
-
-    Attributes:
-        source: "tfds", "text" (local files) or "python_stdlib" (default "text").
-        paths: text files, concatenated (source "text").
-        encoding: text encoding of `paths` (default "utf-8").
-        name: TFDS dataset name (default "tiny_shakespeare").
-        train_split: TFDS training split (default "train").
-        val_split: TFDS validation split (default "validation").
-        text_key: TFDS feature holding the text (default "text").
-        data_dir: TFDS data directory, "" = TFDS default / $TFDS_DATA_DIR.
-        max_bytes: cap on the Python stdlib source read (default 3,000,000).
-        val_fraction: share of the text held out (its end) for validation,
-            sources "text" and "python_stdlib" (default 0.05).
-        seq_len: characters per training window (default 100).
-    """
-
-    source: str = "text"
-    paths: list[str] = field(default_factory=list)
-    encoding: str = "utf-8"
-    name: str = "tiny_shakespeare"
-    train_split: str = "train"
-    val_split: str = "validation"
-    text_key: str = "text"
-    data_dir: str = ""
-    max_bytes: int = 3_000_000
-    val_fraction: float = 0.05
-    seq_len: int = 100
-
-
-@dataclass
-class CharModel:
-    """``[model]``: Embedding → ``num_layers`` × ``cell(units)`` → Dense(V).
-
-    Attributes:
-        cell: "lstm", "gru" or "simple_rnn" (default "lstm").
-        units: units per recurrent layer (default 256).
-        num_layers: recurrent layers (default 2).
-        embedding_dim: embedding width (default 64).
-        dropout: dropout after each recurrent layer, 0 = none (default 0.0).
-    """
-
-    cell: str = "lstm"
-    units: int = 256
-    num_layers: int = 2
-    embedding_dim: int = 64
-    dropout: float = 0.0
-
-
-@dataclass
-class GenerationEval:
-    """``[eval]``: the sample printed after training (also the `generate` defaults).
-
-    Attributes:
-        seed_text: text the sample starts from (default "\\n").
-        sample_length: characters to generate (default 300).
-        temperature: sampling temperature, 0 = greedy (default 0.8).
-        top_k: top-k filter, 0 = off (default 0).
-        top_p: nucleus filter, 1.0 = off (default 1.0).
-        unknown_char_policy: seed characters missing from the vocabulary:
-            "error" (default) or "skip" (dropped).
-    """
-
-    seed_text: str = "\n"
-    sample_length: int = 300
-    temperature: float = 0.8
-    top_k: int = 0
-    top_p: float = 1.0
-    unknown_char_policy: str = "error"
-
-
-SCHEMA = {"run": RunConfig, "data": GenerationData, "model": CharModel, "train": train.TrainConfig,
-          "eval": GenerationEval}
 
 
 # ----------------------------------------------------------------------------- data
@@ -176,8 +97,14 @@ def nats_metrics(nats: float) -> dict:
 # ----------------------------------------------------------------------------- run
 
 
-def run(recipe: dict, run_dir: Path, resume: bool = False) -> dict:
+def run(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -> dict:
     """Train a char model from a resolved recipe and write its run directory.
+
+    Args:
+        recipe: the resolved recipe (`kerasrnn.recipes.load_recipe`).
+        run_dir: the run directory to write.
+        resume: continue an interrupted (or finished) run.
+        **lifecycle: ``restart``, ``overwrite``, ``origin`` of `kerasrnn.rundir.lifecycle`.
 
     Returns:
         The metrics dict (also written to ``metrics.json``).
@@ -201,8 +128,7 @@ def run(recipe: dict, run_dir: Path, resume: bool = False) -> dict:
     train.set_seeds(run_cfg.seed)
 
     train_text, val_text = load_texts(data_cfg, run_cfg.seed)
-    work = rundir.start(run_dir, resume)
-    try:
+    with rundir.lifecycle(recipe, run_dir, resume=resume, **lifecycle) as work:
         vocab_path = work / "vocab.json"
         if resume and vocab_path.exists():  # keep token ids stable across --resume
             chars = rundir.read_json(vocab_path)["chars"]
@@ -212,7 +138,8 @@ def run(recipe: dict, run_dir: Path, resume: bool = False) -> dict:
         try:  # the closing sample must work: check its seed text before training
             encode(eval_cfg.seed_text, chars, eval_cfg.unknown_char_policy)
         except UserError as e:
-            raise UserError(f"eval.seed_text: {e.message}; or set eval.seed_text") from None
+            raise UserError(e.message.replace("unknown='skip'", 'eval.unknown_char_policy = "skip"')
+                            .replace("seed_text", "eval.seed_text")) from None
         train_ids, _ = to_ids(train_text, chars)
         val_ids, dropped = to_ids(val_text, chars)
         if dropped:
@@ -253,25 +180,12 @@ def run(recipe: dict, run_dir: Path, resume: bool = False) -> dict:
         rundir.write_json(work / "metrics.json", metrics)
         rundir.write_info(work, recipe, cell=cell, units=model_cfg.units, num_layers=model_cfg.num_layers,
                           seq_len=seq_len, vocab_size=len(chars))
-    except BaseException:
-        if not resume:  # a failed fresh run leaves nothing behind; an interrupted one keeps its checkpoints
-            _discard_if_untrained(work)
-        raise
-    rundir.finish(work, run_dir)
 
     print_metrics(f"Validation ({run_dir}):", {k: metrics[k] for k in
                                                ("val_loss_nats_per_char", "val_bits_per_char", "val_perplexity")})
     print(f"\nSample (temperature {eval_cfg.temperature}):\n{sample}\n")
     print(f"Run directory: {run_dir}")
     return metrics
-
-
-def _discard_if_untrained(work: Path) -> None:
-    """Remove a work dir that has no checkpoint to resume from (nothing half-written is kept)."""
-    import shutil
-
-    if not (work / "checkpoints" / "backup").exists():
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _write_samples(path: Path, ids: np.ndarray, seq_len: int, limit: int = 256) -> None:

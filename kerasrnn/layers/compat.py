@@ -1,0 +1,62 @@
+"""The only place kerasrnn touches Keras' private ``keras.src`` modules.
+
+Keras 3 has no public home for two things the layers need:
+
+* ``DropoutRNNCell`` — the mixin that `keras.layers.RNN` recognises (by
+  ``isinstance``) to create a cell's dropout masks once per batch, outside the
+  time loop. A cell that does not inherit it gets no per-batch masks.
+* ``backend_rnn`` — ``keras.src.backend.rnn``, the backend's time loop that
+  `keras.layers.RNN` itself runs (a TensorFlow while loop). The
+  fused training path runs its forward and backward loops with it.
+
+If a Keras upgrade moves either, importing this module raises an ImportError
+that names the missing symbol, the installed Keras version and the version
+these paths were checked against, instead of a bare ``ModuleNotFoundError``
+deep inside a layer (``tests/test_layers_compat.py`` keeps it that way).
+
+>>> from kerasrnn.layers.compat import DropoutRNNCell, backend_rnn
+>>> callable(backend_rnn)
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import keras
+
+__all__ = ["DropoutRNNCell", "backend_rnn", "PRIVATE_IMPORTS", "CHECKED_KERAS_VERSION"]
+
+#: The Keras version these private paths were last checked against.
+CHECKED_KERAS_VERSION = "3.15.1"
+
+#: name exported here -> (private module, attribute in it).
+PRIVATE_IMPORTS = {
+    "DropoutRNNCell": ("keras.src.layers.rnn.dropout_rnn_cell", "DropoutRNNCell"),
+    "backend_rnn": ("keras.src.backend", "rnn"),
+}
+
+
+def load_private(name: str):
+    """Return the private Keras object exported here as `name`, or raise a clear ImportError.
+
+    Args:
+        name: a key of `PRIVATE_IMPORTS`.
+
+    >>> load_private("backend_rnn").__name__
+    'rnn'
+    """
+    module_name, attribute = PRIVATE_IMPORTS[name]
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(
+            f"kerasrnn needs `{module_name}.{attribute}` from Keras, which Keras "
+            f"{keras.__version__} no longer provides there (checked against Keras "
+            f"{CHECKED_KERAS_VERSION}); update kerasrnn/layers/compat.py to its new location "
+            f"or install keras=={CHECKED_KERAS_VERSION}. ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+DropoutRNNCell = load_private("DropoutRNNCell")
+backend_rnn = load_private("backend_rnn")
