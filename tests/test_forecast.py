@@ -14,7 +14,8 @@ from kerasrnn.data.transforms import SCALINGS, SeriesScaling, difference, undiff
 from kerasrnn.errors import UserError
 from kerasrnn.rundir import load_run
 from kerasrnn.tasks import baselines
-from kerasrnn.tasks.forecasting import origin_windows, origins_between, shrink_factors, validation_verdict
+from kerasrnn.tasks.forecasting import (origin_windows, origins_between, shrink_factors, split_points,
+                                        validation_verdict)
 
 FAST = ["--set", "train.jit_compile=false", "--set", "train.verbose=0"]
 TINY = ["model.units=8", "model.num_layers=1", "train.batch_size=16"]
@@ -219,7 +220,7 @@ def test_direct_head_shapes_metrics_and_dates(direct_run, tmp_path):
     assert samples["x"].shape[1:] == (8, 2) and samples["y"].shape[1:] == (4,)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in ("test_horizon_rmse", "test_horizon_mae", "test_horizon_persistence_rmse",
-                "test_horizon_seasonal_naive_rmse", "test_horizon_drift_rmse", "shrink"):
+                "test_horizon_seasonal_naive_rmse", "test_horizon_drift_rmse", "shrink", "val_horizon_rmse"):
         assert len(metrics[key]) == 4, key
     for key in ("test_one_step_rmse", "test_persistence_rmse", "test_seasonal_naive_rmse", "test_drift_rmse",
                 "test_direct_4_rmse"):
@@ -273,12 +274,17 @@ def test_bench_series_and_sarimax_column(tmp_path):
     assert {k: v[0].tolist() for k, v in a.items()} == {k: v[0].tolist() for k, v in b.items()}
     assert len(a["random_walk"][0]) == 1500 and a["trend_quarterly"][0][-1] > a["trend_quarterly"][0][:168].max()
     specs = bf.default_specs(tmp_path / "no-such-dir", tmp_path / "series")
-    assert [s.name for s in specs] == ["trend_quarterly", "growth_seasonal_monthly", "random_walk"]
-    assert ks.load_series_csv(specs[2].path, "value").shape == (1500,)
+    has_statsmodels = importlib.util.find_spec("statsmodels") is not None
+    assert [s.name for s in specs] == ["realgdp_quarterly"] * has_statsmodels + [
+        "trend_quarterly", "growth_seasonal_monthly", "random_walk"]
+    assert ks.load_series_csv(specs[-1].path, "value").shape == (1500,)
+    if has_statsmodels:  # the issue's quarterly macro series: dates parse as a 3-month step
+        gdp = ks.load_series_table(specs[0].path, ["realgdp"], date_column="quarter")
+        assert len(gdp.values) == 203 and gdp.step == ks.TimeStep(3, "M") and gdp.irregular_steps == 0
     walk = a["random_walk"][0]
     rmse, note = bf.sarimax_rmse(walk, 1275, (0, 1, 0), (0, 0, 0, 0), "n")
     persistence = float(np.sqrt(np.mean((walk[1275:] - walk[1274:-1]) ** 2)))
-    if importlib.util.find_spec("statsmodels") is None:  # the optional [bench] extra
+    if not has_statsmodels:  # the optional [bench] extra
         assert rmse is None and "pip install" in note
     else:
         assert rmse == pytest.approx(persistence, rel=1e-6) and note == ""  # ARIMA(0,1,0) is persistence
@@ -286,3 +292,49 @@ def test_bench_series_and_sarimax_column(tmp_path):
            "persistence_rmse": 1.0, "seasonal_naive_rmse": None, "drift_rmse": 1.001, "sarimax_rmse": None,
            "sarimax_order": "(0, 1, 0)", "val_rmse": 1.0, "val_persistence_rmse": 1.0}
     assert "| rw | 1500 | **1.01** ± 0.002 | 1 | – (m=–) | 1.001 | – (0, 1, 0) | 1.010 | – |" in bf.table([row])
+
+
+def test_next_value_head_with_input_columns(tmp_path):
+    """open/high/low/volume → close with the default next-value head: one step only, said plainly."""
+    rng = np.random.default_rng(2)
+    n = 120
+    close = 50 + np.cumsum(rng.normal(0, 1, n))
+    rows = [(i, round(c, 4), round(c + 0.5, 4), round(c - 0.5, 4), int(v)) for i, (c, v) in
+            enumerate(zip(close, rng.integers(100, 200, n)))]
+    path = write_csv(tmp_path / "prices.csv", ["t", "close", "high", "low", "volume"], rows)
+    result = run_recipe("series-forecast", tmp_path / "runs", f"data.path={path}", "data.column=close",
+                        "data.inputs=high,low,volume", "data.window=6", "eval.horizon=3", "train.epochs=2", *TINY)
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "runs" / "series-forecast"
+    run = load_run(run_dir, task="forecasting")
+    assert tuple(run.model.input.shape) == (None, 6, 4) and tuple(run.model.output.shape) == (None, 1)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert "test_horizon_rmse" not in metrics  # a rollout would need the inputs' future values
+    assert metrics["test_persistence_rmse"] > 0 and metrics["val_rmse"] <= metrics["val_persistence_rmse"] * (1 + 1e-6)
+    out = invoke("forecast", run_dir, "--plot", tmp_path / "f.png")  # default: the one step it can forecast
+    assert out.exit_code == 0, out.output
+    assert [line.split("\t")[0] for line in out.output.splitlines() if line.startswith("t+")] == ["t+1"]
+    one_error_line(invoke("forecast", run_dir, "--steps", "2"), "3 exogenous input column(s)", "--steps 1")
+
+
+def test_bench_forecast_command_end_to_end(tmp_path):
+    """`kerasrnn bench forecast` trains the recipe per seed and writes the table with mean ± std."""
+    out = tmp_path / "bench"
+    result = invoke("bench", "forecast", "--only", "trend_quarterly", "--seeds", "2", "--out", out,
+                    "--set", "train.epochs=1", "--set", "train.jit_compile=false", *[a for s in TINY for a in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "forecast.json").read_text())
+    assert [r["series"] for r in rows] == ["trend_quarterly"] and rows[0]["seeds"] == 2
+    per_seed = rows[0]["kerasrnn_rmse_per_seed"]
+    assert len(per_seed) == 2 and rows[0]["kerasrnn_rmse"] == pytest.approx(np.mean(per_seed))
+    assert rows[0]["kerasrnn_std"] == pytest.approx(np.std(per_seed, ddof=1))
+    y = np.loadtxt(out / "series" / "trend_quarterly.csv", delimiter=",", skiprows=1)[:, 1]
+    test_start = split_points(len(y), [0.7, 0.15, 0.15])[1]
+    assert rows[0]["persistence_rmse"] == pytest.approx(  # "next = last" over the last 15%, by hand
+        float(np.sqrt(np.mean((y[test_start:] - y[test_start - 1:-1]) ** 2))), rel=1e-4)
+    if importlib.util.find_spec("statsmodels") is None:
+        assert rows[0]["sarimax_rmse"] is None and "pip install" in rows[0]["sarimax_note"]
+    else:
+        assert rows[0]["sarimax_rmse"] > 0
+    table = (out / "forecast.md").read_text()
+    assert "mean ± std over 2 seed(s)" in table and "| trend_quarterly | 240 |" in table

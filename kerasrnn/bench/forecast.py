@@ -9,12 +9,13 @@ forecasts, as the recipe's). SARIMAX needs the optional extra
 
 Series: ``co2_weekly.csv`` and ``sunspots_yearly.csv`` from ``--data-dir``
 (``../shared/data/series`` in this repository's development setup; skipped when
-absent) and three generated ones written as CSV next to the report
+absent), US real GDP (quarterly, from statsmodels' bundled ``macrodata``; skipped
+without statsmodels) and three generated ones written as CSV next to the report
 (`synthetic_series`): a quarterly macro-like series with a trend, a monthly series
 with exponential growth and yearly seasonality, and a price-like random walk.
 
     kerasrnn bench forecast --data-dir ../shared/data/series            # ~15 min on 2 cores
-    kerasrnn bench forecast --quick                                     # one seed, synthetic only
+    kerasrnn bench forecast --quick                                     # one seed, 5 epochs, no --data-dir
 
 >>> sorted(synthetic_series(0))
 ['growth_seasonal_monthly', 'random_walk', 'trend_quarterly']
@@ -97,6 +98,13 @@ def default_specs(data_dir: Path | None, out: Path, seed: int = 0, synthetic: bo
             path = Path(data_dir) / f"{name}.csv"
             if path.is_file():
                 specs.append(SeriesSpec(name, str(path), column, date, season, sarimax, note))
+    gdp = macro_series()
+    if gdp is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "realgdp_quarterly.csv"
+        path.write_text("quarter,realgdp\n" + "".join(f"{d},{v!r}\n" for d, v in gdp), encoding="utf-8")
+        specs.append(SeriesSpec("realgdp_quarterly", str(path), "realgdp", "quarter", 4, ((1, 1, 0), (0, 0, 0, 0), "n"),
+                                "US real GDP, quarterly 1959–2009 (statsmodels macrodata)"))
     if synthetic:
         orders = {"trend_quarterly": (((1, 1, 0), (0, 0, 0, 0), "t"), 4),
                   "growth_seasonal_monthly": (((0, 1, 1), (0, 1, 1, 12), "n"), 12),
@@ -108,6 +116,17 @@ def default_specs(data_dir: Path | None, out: Path, seed: int = 0, synthetic: bo
             sarimax, season = orders[name]
             specs.append(SeriesSpec(name, str(path), "value", "", season, sarimax, note))
     return specs
+
+
+def macro_series() -> list[tuple[str, float]] | None:
+    """US real GDP, quarterly 1959Q1–2009Q3, as ``[(YYYY-MM, value)]`` from the copy statsmodels ships
+    (offline), or None without statsmodels: the issue's "quarterly macro series with a trend"."""
+    try:
+        from statsmodels.datasets import macrodata
+    except ImportError:
+        return None
+    d = macrodata.load_pandas().data
+    return [(f"{int(y)}-{int(q) * 3 - 2:02d}", float(v)) for y, q, v in zip(d["year"], d["quarter"], d["realgdp"])]
 
 
 def sarimax_rmse(values: np.ndarray, test_start: int, order, seasonal_order, trend) -> tuple[float | None, str]:
@@ -179,7 +198,7 @@ def table(rows: list[dict]) -> str:
 @click.option("--set", "extra", multiple=True, metavar="SECTION.KEY=VALUE", help="Extra recipe overrides.")
 @click.option("--only", multiple=True, help="Run only these series (repeatable).")
 @click.option("--no-sarimax", is_flag=True, help="Skip the SARIMAX column.")
-@click.option("--quick", is_flag=True, help="One seed, 5 epochs, synthetic series only (a smoke run).")
+@click.option("--quick", is_flag=True, help="One seed, 5 epochs, no --data-dir series (a smoke run).")
 @click.option("--out", type=click.Path(file_okay=False), default="bench_results/forecast", show_default=True,
               help="Folder for forecast.md, forecast.json, the generated CSVs and the runs.")
 def bench_forecast(data_dir, recipe, seeds, extra, only, no_sarimax, quick, out):
@@ -194,7 +213,7 @@ def bench_forecast(data_dir, recipe, seeds, extra, only, no_sarimax, quick, out)
         seeds, data_dir, extra = 1, None, ["train.epochs=5", *extra]
     specs = default_specs(Path(data_dir) if data_dir else None, out / "series")
     if data_dir and not any(s.path.startswith(str(Path(data_dir))) for s in specs):
-        click.echo(f"Note: no co2_weekly.csv / sunspots_yearly.csv in {data_dir}; synthetic series only")
+        click.echo(f"Note: no co2_weekly.csv / sunspots_yearly.csv in {data_dir}; running the other series only")
     if only:
         specs = [s for s in specs if s.name in only]
         if not specs:

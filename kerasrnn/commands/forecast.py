@@ -12,7 +12,8 @@ from kerasrnn.errors import UserError
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--steps", default=None, type=int, help="Values to forecast (default: the run's horizon).")
+@click.option("--steps", default=None, type=int,
+              help="Values to forecast (default: the run's horizon; 1 for a next-value model with input columns).")
 @click.option("--input", "input_", type=click.Path(dir_okay=False),
               help="CSV with the history to continue (default: the run's own series, from its recipe).")
 @click.option("--column", default=None,
@@ -41,7 +42,9 @@ def forecast(run_dir, steps, input_, column, no_header, plot, tflite_file, saved
     window = int(info["window"])
     outputs = int(info.get("outputs", 1))
     head = info.get("head", "next")
-    steps = int(info.get("horizon", 50)) if steps is None else steps
+    features = info.get("features") or []
+    if steps is None:  # the run's horizon; 1 for a next-value model with exogenous inputs (their future is unknown)
+        steps = 1 if head == "next" and len(features) > 1 else int(info.get("horizon", 50))
     if steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
     recipe = info["recipe"]

@@ -28,7 +28,8 @@ Evaluation on the test part, in original units (``metrics.json``, printed):
 
 - one-step MAE/RMSE of the model and of the baselines persistence, seasonal naive
   (``eval.season``) and drift (`kerasrnn.tasks.baselines`);
-- per-horizon RMSE/MAE (h = 1..H over every test origin), model and baselines;
+- per-horizon RMSE/MAE (h = 1..H over every test origin), model and baselines, and
+  the model's per-horizon validation RMSE ``val_horizon_rmse`` (to compare heads on);
 - the ``eval.horizon``-step forecast from the start of the test part;
 - ``forecast.png``: one-step predictions and baselines over the test part, the
   H-step forecast with a band of ±1 and ±2 validation RMSE per horizon, and the
@@ -523,6 +524,8 @@ def run(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -> dict:
             if len(val_multi_o):
                 val_multi = multi_step(model, values, w, val_multi_o, horizon, model_cfg.head)
                 band = np.asarray(per_horizon(future_targets(target, val_multi_o, horizon), val_multi)["rmse"])
+        if band is not None:  # the per-horizon validation RMSE (the plot's band): compare heads on this
+            metrics["val_horizon_rmse"] = band.tolist()
         metrics.update({"val_rmse": val_model, "val_persistence_rmse": val_persistence,
                         "val_network_rmse": val_network, "val_worse_than_persistence": bool(worse),
                         "val_network_worse_than_persistence": bool(network_worse),
