@@ -392,6 +392,32 @@ def test_bench_export_reports_sizes_and_latency(fc_run, tmp_path):
     assert data["size_ratio"]["float32"] == 1.0 and data["size_ratio"]["float16-weights"] > 0
 
 
+def test_bench_export_classifier_batch_1_vs_batch_n(clf_run, tmp_path):
+    from kerasrnn.cli import main
+
+    out = tmp_path / "bench-clf.json"
+    result = CliRunner().invoke(main, ["bench", "export", str(clf_run), "--calls", "24", "--repeats", "1",
+                                       "--batch", "8", "--json-out", str(out)])
+    assert result.exit_code == 0, result.output
+    speed = json.loads(out.read_text())["speed"]
+    for key in ("tflite_sentences_per_s_batch1", "tflite_sentences_per_s_batch8", "keras_sentences_per_s_batch1",
+                "keras_sentences_per_s_batch8"):
+        assert speed[key] > 0, key
+    assert speed["tflite_batch_speedup"] == pytest.approx(
+        speed["tflite_sentences_per_s_batch8"] / speed["tflite_sentences_per_s_batch1"])
+    assert "tflite_batch_speedup" in result.output
+
+
+def test_converter_error_line_has_no_machine_paths():
+    from kerasrnn.export import tflite
+
+    err = ValueError("ConverterError\n/opt/venv/lib/python3.11/site-packages/keras/src/ops/nn.py:12:1: error: "
+                     "'tf.RandomOp' op is neither a custom op nor a flex op\nmore")
+    line = tflite._error_line(err)
+    assert line == "nn.py:12:1: error: 'tf.RandomOp' op is neither a custom op nor a flex op"
+    assert tflite._error_line(ValueError("error: int8/float16 in -./: kept")) == "error: int8/float16 in -./: kept"
+
+
 def test_forecaster_generic_in_features_and_horizon(tmp_path):
     """Exogenous columns (F=3) and a direct head (H=4), original units: every format, dynamic batch."""
     keras.utils.set_random_seed(5)

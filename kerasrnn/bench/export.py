@@ -9,7 +9,9 @@ Measures, for the run's task:
   compiled `tf.function`, one call per character);
 - classification: sentences per second at batch 1 and at batch `--batch`
   (default 32), LiteRT (Python tokenisation + interpreter, the dynamic-batch
-  model) vs the Keras model (`tf.function` on raw strings);
+  model, run as ``classify --tflite --file`` runs it: sorted by length, each
+  batch trimmed to its longest sentence) vs the Keras model (`tf.function` on
+  raw strings);
 - forecasting: windows per second at batch 1 and `--batch`, LiteRT vs Keras.
 
 Timings are medians over `repeats` runs; on a shared 2-core CPU they drift by
@@ -67,6 +69,22 @@ def bench_generation(run, content: bytes, n: int, repeats: int, batch: int) -> d
             "keras_us_per_char": 1e6 * _median_time(keras_step, n, repeats)}
 
 
+def _interleaved(fns: dict, repeats: int) -> dict:
+    """Median seconds per call of each of `fns`, timed in turn within every repeat (after one warm-up each).
+
+    Interleaving keeps a drifting machine load from favouring whichever runs first.
+    """
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def _throughput(call, items: list, batch: int, n: int, repeats: int) -> float:
     """Items per second of `call(items[i:i+batch])`, cycling through `items`."""
     pos = {"i": 0}
@@ -84,13 +102,22 @@ def _throughput(call, items: list, batch: int, n: int, repeats: int) -> float:
 
 
 def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) -> dict:
-    """Sentences per second at batch 1 and `batch`: the app path (Python tokeniser + LiteRT) vs Keras."""
+    """Sentences per second at batch 1 and `batch`: the app path (Python tokeniser + LiteRT) vs Keras.
+
+    LiteRT: `Classifier.predict_proba` over a list of `n` sample sentences (the
+    run's ``samples.npz`` texts, cycled), as ``kerasrnn classify --tflite --file``
+    runs it: sorted by length, `batch` at a time, each batch trimmed to its
+    longest sentence; batch 1 and `batch` are timed in turn (`_interleaved`).
+    Keras: the model (a `tf.function` on raw strings, padded to ``max_len`` by
+    its ``TextVectorization``) on consecutive chunks of `batch` sentences.
+    """
     import tensorflow as tf
 
     from kerasrnn.export.classification import Classifier
     from kerasrnn.export.tokenizer import Tokenizer
 
     texts = np.load(run.path / "samples.npz")["text"].astype(str).tolist()
+    texts = (texts * (n // max(1, len(texts)) + 1))[:max(n, 1)]
     vocab = [str(t) for t in run.model.get_layer("vectorizer").get_vocabulary()]
     tokenizer = Tokenizer(vocab, int(run.info["max_len"]))
     fn = tf.function(lambda t: run.model(t, training=False), reduce_retracing=True)
@@ -99,12 +126,15 @@ def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) 
         fn(tf.constant(chunk)).numpy()
 
     out = {}
+    lite = {b: Classifier("tflite", content, [], tokenizer, batch_size=b) for b in (1, batch)}
+    seconds = _interleaved({b: (lambda c=c: c.predict_proba(texts)) for b, c in lite.items()}, repeats)
     for b in (1, batch):
-        lite = Classifier("tflite", content, [], tokenizer, batch_size=b)
-        out[f"tflite_sentences_per_s_batch{b}"] = _throughput(lite.predict_proba, texts, b, n, repeats)
+        out[f"tflite_sentences_per_s_batch{b}"] = len(texts) / seconds[b]
         out[f"keras_sentences_per_s_batch{b}"] = _throughput(keras, texts, b, n, repeats)
     out["tflite_batch_speedup"] = out[f"tflite_sentences_per_s_batch{batch}"] / out["tflite_sentences_per_s_batch1"]
     out["tflite_vs_keras_batch1"] = out["tflite_sentences_per_s_batch1"] / out["keras_sentences_per_s_batch1"]
+    out[f"tflite_vs_keras_batch{batch}"] = (out[f"tflite_sentences_per_s_batch{batch}"]
+                                            / out[f"keras_sentences_per_s_batch{batch}"])
     return out
 
 
