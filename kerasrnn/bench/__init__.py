@@ -7,8 +7,8 @@ from kerasrnn.commands.lazy import LazyGroup
 BENCHES = {
     "layers": "kerasrnn.bench.layers:bench_layers",
     "claims": "kerasrnn.bench.claims:bench_claims",
-    "export": "kerasrnn.bench.export:bench_export",
-    "forecast": "kerasrnn.bench.forecast:bench_forecast",
+    "export": "kerasrnn.commands.bench:bench_export",
+    "forecast": "kerasrnn.commands.bench:bench_forecast",
 }
 
 

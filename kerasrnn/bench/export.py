@@ -26,7 +26,6 @@ import json
 import statistics
 import time
 
-import click
 import numpy as np
 
 
@@ -163,22 +162,26 @@ BENCHES = {"generation": bench_generation, "classification": bench_classificatio
            "forecasting": bench_forecasting}
 
 
-@click.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--calls", default=200, show_default=True, help="Items (characters / sentences / windows) per timing.")
-@click.option("--repeats", default=5, show_default=True, help="Timings; the median is reported.")
-@click.option("--batch", default=32, show_default=True, help="The batched size compared with batch 1.")
-@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
-def bench_export(run_dir, calls, repeats, batch, json_out):
-    """TFLite float32/float16/int8 sizes and LiteRT vs Keras speed (batch 1 vs --batch)."""
-    from kerasrnn import atomic
+def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32) -> dict:
+    """Sizes and speed of a run's exported artifacts (see the module docstring).
+
+    Args:
+        run_dir: a generation, classification or forecasting run directory.
+        calls: items (characters / sentences / windows) per timing, >= 1.
+        repeats: timings per measurement (the median is reported), >= 1.
+        batch: the batched size compared with batch 1, >= 1.
+
+    Returns:
+        ``{"run", "task", "sizes_bytes": {mode: bytes}, "size_ratio": {mode: x},
+        "speed": {name: value}, "repeats"}``.
+    """
     from kerasrnn.errors import UserError
     from kerasrnn.export import exporter
     from kerasrnn.export import tflite as tflite_mod
-    from kerasrnn.rundir import load_run
 
-    if calls < 1 or repeats < 1 or batch < 1:
-        raise UserError(f"--calls, --repeats and --batch must be >= 1, got {calls}, {repeats} and {batch}")
+    for name, value in (("calls", calls), ("repeats", repeats), ("batch", batch)):
+        if value < 1:
+            raise UserError(f"{name} must be >= 1, got {value}")
     run, samples = exporter.load_run_samples(run_dir)
     task = run.info["task"]
     if task not in BENCHES:
@@ -191,15 +194,18 @@ def bench_export(run_dir, calls, repeats, batch, json_out):
         contents[q] = content
         sizes[info["quantization"]["mode"]] = len(content)
     base = sizes["float32"]
-    click.echo(f"{run.info.get('name')} ({task}); TFLite sizes as converted (no parity gate here: `kerasrnn "
-               "export` falls back from full-integer to dynamic-range int8 when full-integer loses accuracy):")
-    for mode, size in sizes.items():
-        click.echo(f"  {mode:<22} {size / 1024:10.1f} KiB  {100 * size / base:5.1f}% of float32")
-    latency = BENCHES[task](run, contents["none"], calls, repeats, batch)
-    click.echo(f"Speed (float32, median of {repeats} timings):")
-    for key, value in latency.items():
-        click.echo(f"  {key:<36} {value:12.2f}")
-    if json_out:
-        atomic.write_text(json_out, json.dumps({"run": run.info.get("name"), "task": task, "sizes_bytes": sizes,
-                                                "size_ratio": {k: v / base for k, v in sizes.items()},
-                                                "speed": latency}, indent=2) + "\n")
+    return {"run": run.info.get("name"), "task": task, "sizes_bytes": sizes,
+            "size_ratio": {k: v / base for k, v in sizes.items()},
+            "speed": BENCHES[task](run, contents["none"], calls, repeats, batch), "repeats": repeats}
+
+
+def report(result: dict) -> str:
+    """The console text of a `measure` result."""
+    base = result["sizes_bytes"]["float32"]
+    lines = [f"{result['run']} ({result['task']}); TFLite sizes as converted (no parity gate here: `kerasrnn "
+             "export` falls back from full-integer to dynamic-range int8 when full-integer loses accuracy):"]
+    lines += [f"  {mode:<22} {size / 1024:10.1f} KiB  {100 * size / base:5.1f}% of float32"
+              for mode, size in result["sizes_bytes"].items()]
+    lines.append(f"Speed (float32, median of {result['repeats']} timings):")
+    lines += [f"  {key:<36} {value:12.2f}" for key, value in result["speed"].items()]
+    return "\n".join(lines)

@@ -31,7 +31,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 import numpy as np
 
 
@@ -145,21 +144,16 @@ def sarimax_rmse(values: np.ndarray, test_start: int, order, seasonal_order, tre
 
 
 def run_recipe(recipe: str, runs_dir: Path, spec: SeriesSpec, seed: int, extra: list[str]) -> dict:
-    """Train the recipe on one series through the CLI (as a user would); returns metrics.json."""
-    from kerasrnn.cli import main
+    """Train the recipe on one series (what ``kerasrnn recipe run`` does); returns metrics.json."""
+    from kerasrnn.recipes import load_recipe
+    from kerasrnn.tasks import registry
 
     name = f"{spec.name}-seed{seed}"
     sets = ["data.source=series_csv", f"data.path={spec.path}", f"data.column={spec.column}",
             f"data.date_column={spec.date_column}", f"eval.season={spec.season}", f"run.seed={seed}",
             f"run.name={name}", "train.verbose=0", *spec.overrides, *extra]
-    args = ["recipe", "run", recipe, "--runs-dir", str(runs_dir)]
-    for s in sets:
-        args += ["--set", s]
-    try:
-        main.main(args, standalone_mode=False)
-    except SystemExit as e:  # click exits 0 after a command in some versions
-        if e.code not in (0, None):
-            raise
+    resolved = load_recipe(recipe, sets)
+    registry.runner(resolved["run"]["task"])(resolved, runs_dir / name, origin={"recipe": recipe, "overrides": sets})
     return json.loads((runs_dir / name / "metrics.json").read_text(encoding="utf-8"))
 
 
@@ -190,34 +184,38 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@click.command("forecast")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder with co2_weekly.csv and sunspots_yearly.csv (e.g. ../shared/data/series).")
-@click.option("--recipe", default="series-forecast", show_default=True, help="Recipe name or .toml path.")
-@click.option("--seeds", default=3, show_default=True, type=int, help="Training seeds per series.")
-@click.option("--set", "extra", multiple=True, metavar="SECTION.KEY=VALUE", help="Extra recipe overrides.")
-@click.option("--only", multiple=True, help="Run only these series (repeatable).")
-@click.option("--no-sarimax", is_flag=True, help="Skip the SARIMAX column.")
-@click.option("--quick", is_flag=True, help="One seed, 5 epochs, no --data-dir series (a smoke run).")
-@click.option("--out", type=click.Path(file_okay=False), default="bench_results/forecast", show_default=True,
-              help="Folder for forecast.md, forecast.json, the generated CSVs and the runs.")
-def bench_forecast(data_dir, recipe, seeds, extra, only, no_sarimax, quick, out):
-    """The forecasting recipe vs persistence, seasonal naive, drift and SARIMAX (one-step RMSE, last 15%)."""
+def run_benchmark(data_dir=None, recipe: str = "series-forecast", seeds: int = 3, extra=(), only=(),
+                  sarimax: bool = True, quick: bool = False, out="bench_results/forecast", log=print) -> list[dict]:
+    """Run the benchmark; writes ``forecast.md`` / ``forecast.json`` to `out` and returns the rows.
+
+    Args:
+        data_dir: folder with co2_weekly.csv and sunspots_yearly.csv, or None.
+        recipe: recipe name or .toml path.
+        seeds: training seeds per series, >= 1.
+        extra: extra recipe overrides (``section.key=value``).
+        only: run only these series names (empty = all).
+        sarimax: fit the SARIMAX column (needs statsmodels).
+        quick: one seed, 5 epochs, no `data_dir` series (a smoke run).
+        out: folder for the report, the generated CSVs and the runs.
+        log: progress output, one line per call.
+    """
     from kerasrnn.errors import UserError
 
     if seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {seeds}")
+        raise UserError(f"seeds must be at least 1, got {seeds}")
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     extra = list(extra)
     if quick:
         seeds, data_dir, extra = 1, None, ["train.epochs=5", *extra]
     specs = default_specs(Path(data_dir) if data_dir else None, out / "series")
     if data_dir and not any(s.path.startswith(str(Path(data_dir))) for s in specs):
-        click.echo(f"Note: no co2_weekly.csv / sunspots_yearly.csv in {data_dir}; running the other series only")
+        log(f"Note: no co2_weekly.csv / sunspots_yearly.csv in {data_dir}; running the other series only")
     if only:
+        names = [s.name for s in specs]
         specs = [s for s in specs if s.name in only]
         if not specs:
-            raise UserError(f"--only {', '.join(only)}: no such series")
+            raise UserError(f"only={', '.join(only)}: no such series; valid: {', '.join(names)}")
     rows = []
     runs_root = Path(tempfile.mkdtemp(prefix="runs-", dir=out))
     for spec in specs:
@@ -235,12 +233,12 @@ def bench_forecast(data_dir, recipe, seeds, extra, only, no_sarimax, quick, out)
                "val_persistence_rmse": first["val_persistence_rmse"],
                "shrink": [m["shrink"] for m in metrics], "seconds_per_seed": round(seconds, 1),
                "sarimax_order": f"{spec.sarimax[0]}{spec.sarimax[1] if any(spec.sarimax[1]) else ''}",
-               "sarimax_rmse": None, "sarimax_note": "skipped (--no-sarimax)"}
-        if not no_sarimax:
+               "sarimax_rmse": None, "sarimax_note": "skipped (sarimax off)"}
+        if sarimax:
             values = np.loadtxt(spec.path, delimiter=",", skiprows=1, usecols=_column_index(spec), dtype=np.float64)
             row["sarimax_rmse"], row["sarimax_note"] = sarimax_rmse(values, first["split_test_start"], *spec.sarimax)
         rows.append(row)
-        click.echo(f"{spec.name}: kerasrnn {mean:.4g} ± {std:.2g}, persistence {row['persistence_rmse']:.4g}, "
+        log(f"{spec.name}: kerasrnn {mean:.4g} ± {std:.2g}, persistence {row['persistence_rmse']:.4g}, "
                    f"SARIMAX {_fmt(row['sarimax_rmse'])} ({seconds:.0f} s per seed)")
     report = table(rows)
     notes = sorted({r["sarimax_note"] for r in rows if r["sarimax_note"]})
@@ -249,7 +247,8 @@ def bench_forecast(data_dir, recipe, seeds, extra, only, no_sarimax, quick, out)
             + report + ("\n\nSARIMAX: " + "; ".join(notes) if notes else "") + "\n")
     (out / "forecast.md").write_text(text, encoding="utf-8")
     (out / "forecast.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    click.echo("\n" + text + f"\nWritten: {out / 'forecast.md'}, {out / 'forecast.json'} (runs in {runs_root})")
+    log("\n" + text + f"\nWritten: {out / 'forecast.md'}, {out / 'forecast.json'} (runs in {runs_root})")
+    return rows
 
 
 def _column_index(spec: SeriesSpec) -> int:

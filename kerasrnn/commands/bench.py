@@ -1,0 +1,52 @@
+"""`kerasrnn bench ...`: the click commands over the benchmark library in `kerasrnn.bench`.
+
+Each command parses its flags, calls the library function that measures, and
+prints or writes the result; the measuring code itself never imports click.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kerasrnn.commands.flags import settings_as_flags
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--calls", default=200, show_default=True, help="Items (characters / sentences / windows) per timing.")
+@click.option("--repeats", default=5, show_default=True, help="Timings; the median is reported.")
+@click.option("--batch", default=32, show_default=True, help="The batched size compared with batch 1.")
+@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
+def bench_export(run_dir, calls, repeats, batch, json_out):
+    """TFLite float32/float16/int8 sizes and LiteRT vs Keras speed (batch 1 vs --batch)."""
+    from kerasrnn import atomic
+    from kerasrnn.bench import export as bench_lib  # deliberately lazy: imports TensorFlow
+
+    with settings_as_flags({"calls": "--calls", "repeats": "--repeats", "batch": "--batch"}):
+        result = bench_lib.measure(run_dir, calls, repeats, batch)
+    click.echo(bench_lib.report(result))
+    if json_out:
+        atomic.write_text(json_out, json.dumps(result, indent=2) + "\n")
+
+
+@click.command("forecast")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with co2_weekly.csv and sunspots_yearly.csv (e.g. ../shared/data/series).")
+@click.option("--recipe", default="series-forecast", show_default=True, help="Recipe name or .toml path.")
+@click.option("--seeds", default=3, show_default=True, type=int, help="Training seeds per series.")
+@click.option("--set", "extra", multiple=True, metavar="SECTION.KEY=VALUE", help="Extra recipe overrides.")
+@click.option("--only", multiple=True, help="Run only these series (repeatable).")
+@click.option("--no-sarimax", is_flag=True, help="Skip the SARIMAX column.")
+@click.option("--quick", is_flag=True, help="One seed, 5 epochs, no --data-dir series (a smoke run).")
+@click.option("--out", type=click.Path(file_okay=False), default="bench_results/forecast", show_default=True,
+              help="Folder for forecast.md, forecast.json, the generated CSVs and the runs.")
+def bench_forecast(data_dir, recipe, seeds, extra, only, no_sarimax, quick, out):
+    """The forecasting recipe vs persistence, seasonal naive, drift and SARIMAX (one-step RMSE, last 15%)."""
+    from kerasrnn.bench import forecast as bench_lib  # deliberately lazy: imports TensorFlow
+
+    with settings_as_flags({"seeds": "--seeds", "only": "--only"}):
+        bench_lib.run_benchmark(data_dir, recipe, seeds, extra, only, sarimax=not no_sarimax, quick=quick,
+                                out=Path(out), log=click.echo)
