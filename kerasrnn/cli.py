@@ -6,9 +6,11 @@ import TensorFlow. Importing this module has no side effects; everything below
 happens when the command runs:
 
 - TensorFlow's native log lines (the absl/oneDNN/CUDA lines it prints while
-  loading, before its logging is set up, and its C++ info/warnings afterwards)
-  are kept off the terminal: ``TF_CPP_MIN_LOG_LEVEL=2`` is set if unset, and the
-  process's native stderr is pointed at /dev/null while TensorFlow is imported.
+  loading, before its logging is set up, and its C++ info/warnings/errors afterwards)
+  are kept off the terminal: ``TF_CPP_MIN_LOG_LEVEL=3`` is set if unset, and the
+  process's native stderr is pointed at /dev/null while TensorFlow is imported
+  (eagerly for the commands that need it; for ``recipe list``/``show`` only if
+  the recipe's task schema turns out to need it, via `QuietTensorFlowFinder`).
   ``--verbose`` or ``KERASRNN_VERBOSE=1`` shows them again.
 - A `kerasrnn.errors.KerasRNNError` (bad user input) becomes ``Error: <message>``
   and exit status 1, here and nowhere else; so does an operating-system error
@@ -45,6 +47,10 @@ COMMANDS = {
 LIGHT_COMMANDS = {("recipe", "list"), ("recipe", "show"), ("recipe",), ()}
 HELP_FLAGS = {"--help", "-h", "--version"}
 VERBOSE_ENV = "KERASRNN_VERBOSE"
+# TensorFlow's C++ log level when not verbose: "3" hides its ERROR lines too, such as the harmless
+# "oneDNN supports DT_BOOL only on platforms with AVX-512" that every masked classifier run printed
+# (real failures still raise Python exceptions).
+QUIET_TF_CPP_LEVEL = "3"
 
 # errno -> what the user can do about it.
 OS_ERROR_FIXES = {
@@ -94,6 +100,56 @@ def import_tensorflow_quietly() -> None:
         absl.logging.set_verbosity(absl.logging.ERROR)
 
 
+class _QuietLoader:
+    """Wraps TensorFlow's loader: its module body and device discovery run with native stderr silenced."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with native_stderr_silenced():
+            self.loader.exec_module(module)
+            with contextlib.suppress(Exception):
+                module.config.list_physical_devices()
+        with contextlib.suppress(ImportError):
+            import absl.logging
+
+            absl.logging.set_verbosity(absl.logging.ERROR)
+
+    def __getattr__(self, name):  # get_resource_reader, is_package... of the real loader
+        return getattr(self.loader, name)
+
+
+class QuietTensorFlowFinder:
+    """A `sys.meta_path` finder: whenever TensorFlow is first imported, import it quietly.
+
+    For the commands that normally never need TensorFlow (``recipe show`` of a
+    recipe whose task schema lives in a TensorFlow module does): the import happens
+    only if something asks for it, and then prints nothing.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        self.uninstall()
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+    def install(self) -> "QuietTensorFlowFinder":
+        if "tensorflow" not in sys.modules and self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+        return self
+
+    def uninstall(self) -> None:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+
+
 def describe_os_error(e: OSError) -> str | None:
     """One line for an OS error the user can fix, or None for anything else."""
     fix = OS_ERROR_FIXES.get(e.errno)
@@ -115,10 +171,12 @@ class KerasRNNGroup(LazyGroup):
 
     def invoke(self, ctx):
         verbose = verbose_requested(ctx.meta.get("kerasrnn.verbose", False))
+        finder = QuietTensorFlowFinder()
         if not verbose:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            path = _command_path(ctx)
-            if path not in LIGHT_COMMANDS:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_CPP_LEVEL)
+            if _command_path(ctx) in LIGHT_COMMANDS:
+                finder.install()  # TensorFlow only if the command turns out to need it, and quietly
+            else:
                 import_tensorflow_quietly()
         try:
             return super().invoke(ctx)
@@ -129,6 +187,8 @@ class KerasRNNGroup(LazyGroup):
             if message is None:
                 raise
             raise click.ClickException(message) from None
+        finally:
+            finder.uninstall()
 
 
 def _remember_verbose(ctx, param, value):

@@ -109,15 +109,39 @@ def setting(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING,
     return dataclasses.field(default=default, default_factory=default_factory, metadata={"limits": limits})
 
 
+def _cell_problem(value) -> str | None:
+    from kerasrnn.cells import CELL_TYPES  # no TensorFlow
+
+    if str(value).strip().lower() not in CELL_TYPES:
+        return f"must be a cell type, one of {', '.join(sorted(CELL_TYPES))}"
+    return None
+
+
+#: Checks by key name, for keys of every task whose schema declares no `choices` for them:
+#: ``cell`` / ``cells`` name cell types (`kerasrnn.cells.CELL_TYPES`), ``delimiter`` is one
+#: character or empty (= guess from the file name).
+KEY_CONVENTIONS = {
+    "cell": _cell_problem,
+    "cells": _cell_problem,
+    "delimiter": lambda v: None if len(str(v)) <= 1 else "must be one character (or empty: from the file name)",
+}
+
+
 def check_limits(section_name: str, config) -> None:
     """Check every field of a section dataclass against its `setting` limits.
 
-    Fields declared without `setting` only get the finiteness check for floats.
+    Fields declared without `setting` only get the finiteness check for floats,
+    and the `KEY_CONVENTIONS` check of their name if there is one.
     Raises `UserError` naming the first bad key, e.g. "train.epochs must be >= 1, got -1".
     """
     for f in dataclasses.fields(config):
         limits = f.metadata.get("limits", Limits())
         value = getattr(config, f.name)
+        convention = KEY_CONVENTIONS.get(f.name) if limits.choices is None else None
+        for item in ((value if isinstance(value, list) else [value]) if convention else []):
+            problem = convention(item)
+            if problem:
+                raise UserError(f"{section_name}.{f.name} {problem}, got {value!r}")
         problem = limits.list_problem(value) if isinstance(value, list) else None
         if problem:
             raise UserError(f"{section_name}.{f.name} {problem}, got {value!r}")
@@ -169,6 +193,11 @@ class TrainConfig:
         jit_compile: "auto" (= `kerasrnn.layers.recommended_jit_compile(cell)`),
             "true" or "false" (default "auto").
         verbose: Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch (default 1).
+        optimizer: "adam" or "sgd" (plain SGD, same learning_rate and clipnorm; default "adam").
+        strategy: "auto", "one_device", "mirrored" or "multi_worker" (`kerasrnn.distribute`;
+            batch_size is then the global batch; default "auto").
+        peer_timeout_seconds: multi_worker only: how long to wait for the peers in TF_CONFIG
+            at start-up and for a silent peer during training, > 0 (default 120).
     """
 
     epochs: int = setting(10, ge=1)
@@ -182,6 +211,9 @@ class TrainConfig:
     backup_every_steps: int = setting(100, ge=0)
     jit_compile: str = setting("auto", choices=("auto", "true", "false"))
     verbose: int = setting(1, choices=(0, 1, 2))
+    optimizer: str = setting("adam", choices=("adam", "sgd"))
+    strategy: str = setting("auto", choices=("auto", "one_device", "mirrored", "multi_worker"))
+    peer_timeout_seconds: float = setting(120.0, gt=0)
 
 
 # ----------------------------------------------------------------------------- lookup

@@ -26,7 +26,11 @@ half-written and nothing is lost.
 - The resolved recipe is written to the work directory at the start
   (``recipe.toml``, plus ``origin.json``: the recipe name and overrides it came
   from), so a resume needs no retyping; resuming with a recipe that differs in any
-  key outside `RESUMABLE_KEYS` is an error listing the keys.
+  key outside `RESUMABLE_KEYS` is an error listing the keys. A new work directory
+  appears (renamed from a temporary sibling) with both files already in it, so a
+  kill at the very start leaves no half-made work directory.
+- Leftovers of a killed run (``.tmp-.partial-<name>-*``, ``.old-<name>-<pid>``)
+  are cleaned up, under the lock, by the next run of that name.
 
 >>> run = load_run("saved_models/shakespeare-char")  # doctest: +SKIP
 >>> run.info["task"], run.vocab["chars"][:3]  # doctest: +SKIP
@@ -40,6 +44,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import shutil
 import zipfile
 from dataclasses import dataclass, field
@@ -55,7 +60,8 @@ CHECKPOINTS = "checkpoints"
 
 #: Recipe keys that may change when a run is resumed (training longer, a new time budget...).
 RESUMABLE_KEYS = frozenset({"train.epochs", "train.max_minutes", "train.verbose", "train.backup_every_steps",
-                            "long_memory.lengths", "long_memory.cells"})
+                            "long_memory.lengths", "long_memory.cells",
+                            "train.strategy", "train.peer_timeout_seconds"})  # where it trains, not what
 
 
 class RunExistsError(UserError):
@@ -135,9 +141,10 @@ class RunLock:
                 os.close(fd)
                 pid = holder.get("pid", "?")
                 since = holder.get("started", "?")
-                raise RunLockedError(
-                    f"run {self.path.name[len('.lock-'):]!r} in {self.path.parent} is in use by another kerasrnn "
-                    f"process (pid {pid}, started {since}); wait for it to finish, or use another run.name")
+                what = (f"run {self.path.name[len('.lock-'):]!r} in {self.path.parent} is in use by another kerasrnn "
+                        f"process (pid {pid}, started {since}); wait for it to finish")
+                raise RunLockedError(f"{what}, or use another run.name",
+                                     cli_message=f"{what}, or choose another name with --set run.name=NEW")
             try:  # the file we locked must still be the one at the path (a releaser may have unlinked it)
                 if os.fstat(fd).st_ino != os.stat(self.path).st_ino:
                     raise FileNotFoundError
@@ -223,10 +230,27 @@ def read_origin(run_dir: Path) -> dict:
 
 
 def preflight(run_dir: Path, resume: bool = False, restart: bool = False, overwrite: bool = False) -> None:
-    """Refuse at once what `lifecycle` would refuse (before any data is loaded); see `lifecycle`."""
+    """Refuse at once what `lifecycle` would refuse (before any data is loaded); see `lifecycle`.
+
+    A live run of the same name is reported first (`RunLockedError`), so its work
+    directory is never described as an interrupted one.
+    """
+    from kerasrnn import distribute
+
+    if not distribute.is_chief():  # multi-worker: only the chief checks and writes the run directory
+        return
     run_dir = Path(run_dir)
     ensure_runs_dir(run_dir.parent)
+    lock = RunLock(run_dir).acquire()  # a live run of this name comes first: its work dir is not "interrupted"
+    lock.release()
+    _note_stale(lock, run_dir)
     _check_state(run_dir, resume, restart, overwrite)
+
+
+def _note_stale(lock: RunLock, run_dir: Path) -> None:
+    if lock.stale_pid is not None:
+        print(f"Note: took over the lock of {run_dir.name!r} left by process {lock.stale_pid}, "
+              "which is no longer running.")
 
 
 def _check_state(run_dir: Path, resume: bool, restart: bool, overwrite: bool) -> None:
@@ -256,11 +280,16 @@ def _check_state(run_dir: Path, resume: bool, restart: bool, overwrite: bool) ->
 
 
 def _check_same_recipe(stored_path: Path, recipe: dict) -> None:
-    from kerasrnn.recipes import read_toml
+    from kerasrnn.recipes import read_toml, resolve
 
     if not stored_path.is_file():
         return
     stored = read_toml(stored_path)
+    name = recipe.get("run", {}).get("name", "")
+    try:  # keys added since the run started take their defaults, on both sides
+        stored, recipe = resolve(stored, default_name=name), resolve(recipe, default_name=name)
+    except UserError:
+        pass  # a key this version no longer knows: it is listed below as a difference
     changed = recipe_differences(stored, recipe)
     if changed:
         raise RecipeChangedError(
@@ -306,16 +335,18 @@ def lifecycle(recipe: dict, run_dir: Path, *, resume: bool = False, restart: boo
     >>> with lifecycle(recipe, Path("saved_models/demo")) as work:  # doctest: +SKIP
     ...     (work / "metrics.json").write_text("{}")
     """
-    from kerasrnn.recipes import to_toml
+    from kerasrnn import distribute
 
+    if not distribute.is_chief():  # multi-worker: a non-chief trains in a temporary dir (kerasrnn.distribute)
+        with distribute.worker_dir(run_dir, resume) as work:
+            yield work
+        return
     run_dir = Path(run_dir)
     work = work_dir_for(run_dir)
     ensure_runs_dir(run_dir.parent)
     lock = RunLock(run_dir).acquire()
     try:
-        if lock.stale_pid is not None:
-            print(f"Note: took over the lock of {run_dir.name!r} left by process {lock.stale_pid}, "
-                  "which is no longer running.")
+        _note_stale(lock, run_dir)
         _check_state(run_dir, resume, restart, overwrite)
         _remove_leftovers(run_dir)
         created = False
@@ -331,11 +362,12 @@ def lifecycle(recipe: dict, run_dir: Path, *, resume: bool = False, restart: boo
             if work.is_dir():  # restart=True (checked above)
                 print(f"Discarding the interrupted run in {work} (restart)")
                 shutil.rmtree(work)
-            work.mkdir()
             created = True
-        atomic.write_text(work / RECIPE_FILE, to_toml(recipe))
-        if origin is not None:
-            write_json(work / ORIGIN_FILE, origin)
+        if created:  # the work dir appears with its recipe and origin already in it (a kill before: nothing)
+            with atomic.atomic_dir(work, overwrite=False) as tmp:
+                _write_start_files(tmp, recipe, origin)
+        else:
+            _write_start_files(work, recipe, origin)
         try:
             yield work
         except BaseException:
@@ -347,11 +379,30 @@ def lifecycle(recipe: dict, run_dir: Path, *, resume: bool = False, restart: boo
         lock.release()
 
 
+def _write_start_files(folder: Path, recipe: dict, origin: dict | None) -> None:
+    from kerasrnn.recipes import to_toml
+
+    atomic.write_text(folder / RECIPE_FILE, to_toml(recipe))
+    if origin is not None:
+        write_json(folder / ORIGIN_FILE, origin)
+
+
 def _remove_leftovers(run_dir: Path) -> None:
-    """Remove ``.old-<name>-<pid>`` folders left by a finish that was killed half-way."""
-    for old in run_dir.parent.glob(f".old-{run_dir.name}-*"):
-        pid = old.name.rsplit("-", 1)[-1]
-        if old.is_dir() and not _pid_alive(pid):
+    """Remove what a killed run of this name left (called under its lock).
+
+    ``.old-<name>-<pid>`` folders of a finish killed half-way (put back if the new
+    run had not been renamed in yet), and ``.tmp-.partial-<name>-*`` folders of a
+    start killed before its work directory appeared.
+    """
+    tmp_name = re.compile(rf"\.tmp-{re.escape(work_dir_for(run_dir).name)}-[a-z0-9_]+")  # mkdtemp's suffix
+    old_name = re.compile(rf"\.old-{re.escape(run_dir.name)}-(\d+)")  # not another run's (name-2-<pid>)
+    siblings = list(run_dir.parent.iterdir())  # not glob: a run name may hold '[' or '*'
+    for tmp in siblings:
+        if tmp_name.fullmatch(tmp.name) and tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+    for old in siblings:
+        match = old_name.fullmatch(old.name)
+        if match and old.is_dir() and not _pid_alive(match.group(1)):
             if not run_dir.exists():  # killed between finish's two renames: put the old run back
                 os.replace(old, run_dir)
             else:

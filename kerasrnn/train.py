@@ -10,6 +10,10 @@ at an epoch boundary (or records a cut epoch as partial), TensorBoard logs,
 ``epoch_complete`` say how many steps each row trained and whether its epoch was
 whole), a PNG of the training curves, Keras progress bars, and fixed seeds.
 
+The same `fit` runs on one device, several local devices and several machines
+(``train.strategy``): the decision and its reasons (Keras ``fit`` under
+`tf.distribute`, three small patches) are in `kerasrnn.distribute`'s docstring.
+
 Files written in the (work) run directory::
 
     checkpoints/backup/      StepBackup state: state.json + weights-N.weights.h5 (weights + optimizer)
@@ -59,9 +63,10 @@ def resolve_jit(setting: str, cell: str) -> bool:
 
 
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    """Adam with ``clipnorm`` (gradient clipping on by default)."""
+    """Adam (or ``train.optimizer = "sgd"``: plain SGD) with ``clipnorm`` (gradient clipping on by default)."""
     kwargs = {"clipnorm": cfg.clipnorm} if cfg.clipnorm > 0 else {}
-    return keras.optimizers.Adam(learning_rate=cfg.learning_rate, **kwargs)
+    optimizer = keras.optimizers.SGD if getattr(cfg, "optimizer", "adam") == "sgd" else keras.optimizers.Adam
+    return optimizer(learning_rate=cfg.learning_rate, **kwargs)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -231,11 +236,41 @@ class StepBackup(keras.callbacks.Callback):
         self._last_save = time.monotonic()
 
 
+def read_model_weights(model: keras.Model, path: Path) -> list:
+    """The model weights saved in the ``.keras`` file `path` (same architecture as `model`).
+
+    `model` and its optimizer are left exactly as they were: ``load_weights`` on a
+    ``.keras`` file also loads (or, for an optimizer not built yet, warns about) the
+    optimizer's variables, so both are put back afterwards.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    opt_vars = list(getattr(optimizer, "variables", []) or [])
+    saved_opt = [v.numpy() for v in opt_vars]
+    current = model.get_weights()
+    load_model_weights(model, path)
+    weights = model.get_weights()
+    model.set_weights(current)
+    for var, value in zip(opt_vars, saved_opt):
+        var.assign(value)
+    return weights
+
+
+def load_model_weights(model: keras.Model, path: Path) -> None:
+    """``model.load_weights(path)`` without Keras' warning about an optimizer that is not built yet."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """`EarlyStopping(restore_best_weights=True)` whose state survives ``--resume``.
 
     The counters are read from ``checkpoints/state.json`` and the best weights
-    from ``checkpoints/best.keras`` when training (re)starts.
+    from ``checkpoints/best.keras`` when training (re)starts. The best weights are
+    *not* put back at the end of each ``model.fit`` call (`kerasrnn.train.fit`
+    loads ``best.keras`` once training is over).
     """
 
     def __init__(self, checkpoint_dir: Path, patience: int):
@@ -253,10 +288,14 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.best = state["best"]
             self.best_epoch = state["best_epoch"]
             self.wait = state["wait"]
-            current = self.model.get_weights()
-            self.model.load_weights(best_path)
-            self.best_weights = self.model.get_weights()
-            self.model.set_weights(current)
+            self.best_weights = read_model_weights(self.model, best_path)
+
+    def on_train_end(self, logs=None):
+        # Keras would restore the best weights at the end of *every* fit call; `fit` makes
+        # several on a resume (the interrupted epoch's remaining steps, then the rest), and the
+        # later ones must continue from the latest weights. `fit` loads best.keras at the very end.
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
 
     def on_epoch_end(self, epoch, logs=None):
         if self.enabled:
@@ -299,8 +338,10 @@ def _float(x):
 
 def compile_model(model: keras.Model, cfg: TrainConfig, loss, metrics, cell: str) -> None:
     """Compile with Adam+clipnorm and the resolved XLA setting."""
+    from kerasrnn import distribute  # XLA cannot compile CPU collectives: off when replicated on CPUs
+
     model.compile(optimizer=make_optimizer(cfg), loss=loss, metrics=metrics,
-                  jit_compile=resolve_jit(cfg.jit_compile, cell))
+                  jit_compile=distribute.allowed_jit(resolve_jit(cfg.jit_compile, cell), cfg.jit_compile))
 
 
 def fit(model: keras.Model, train_data, val_data, cfg: TrainConfig, work_dir: Path) -> dict:
@@ -326,6 +367,9 @@ def fit(model: keras.Model, train_data, val_data, cfg: TrainConfig, work_dir: Pa
 
     >>> fit(model, train_ds, val_ds, TrainConfig(epochs=2), Path("run"))  # doctest: +SKIP
     """
+    from kerasrnn import distribute  # several devices/workers: see kerasrnn/distribute.py
+
+    train_data, val_data = distribute.shard_dataset(train_data), distribute.shard_dataset(val_data)
     ckpt = work_dir / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
     history_path = work_dir / "history.csv"
@@ -337,7 +381,8 @@ def fit(model: keras.Model, train_data, val_data, cfg: TrainConfig, work_dir: Pa
         truncate_history(history_path, state.get("history_rows"))
     early = ResumableEarlyStopping(ckpt, cfg.patience)
     budget = TimeBudget(cfg.max_minutes)
-    backup = StepBackup(ckpt / "backup", cfg.backup_every_steps, budget, history_path=history_path)
+    backup = StepBackup(ckpt / "backup", cfg.backup_every_steps, budget, history_path=history_path,
+                        max_seconds=distribute.backup_max_seconds())
     board = tensorboard_callback(work_dir / "logs")
     validation_steps = cfg.validation_steps or None
     cardinality = int(val_data.cardinality()) if hasattr(val_data, "cardinality") else -1
@@ -351,7 +396,7 @@ def fit(model: keras.Model, train_data, val_data, cfg: TrainConfig, work_dir: Pa
         model.fit(data, validation_data=val_data, initial_epoch=first, epochs=last,
                   steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
                   callbacks=[budget, early, EpochCheckpoint(ckpt, early), logger, board, backup],  # commit last
-                  verbose=cfg.verbose, shuffle=False)  # the tf.data pipelines shuffle themselves
+                  verbose=distribute.verbosity(cfg.verbose), shuffle=False)  # the tf.data pipelines shuffle themselves
 
     start = time.monotonic()
     if steps_done and epoch < cfg.epochs:  # finish the interrupted epoch: its remaining steps only
@@ -362,8 +407,10 @@ def fit(model: keras.Model, train_data, val_data, cfg: TrainConfig, work_dir: Pa
     if epoch < cfg.epochs and not budget.stopped and not early.stopped_epoch:
         run_epochs(train_data, epoch, cfg.epochs, cfg.steps_per_epoch or None, 0)
     seconds = time.monotonic() - start
-    if (ckpt / "best.keras").exists():  # restore_best_weights also covers a resumed best
-        model.load_weights(ckpt / "best.keras")
+    if (ckpt / "best.keras").exists():  # the best epoch, also one from before a resume
+        if cfg.verbose and early.best is not None:
+            print(f"Restoring model weights from the end of the best epoch: {early.best_epoch + 1}.")
+        load_model_weights(model, ckpt / "best.keras")
     history = read_history(history_path)
     plot_history(history, work_dir / "training_curves.png")
     return {

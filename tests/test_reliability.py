@@ -104,6 +104,32 @@ def fault(point, n, key, args, preexec_fn=None):
 TF_NOISE = ("I0000", "W0000", "E0000", "absl::", "cuInit", "oneDNN", "cuda")
 
 
+def test_recipe_show_is_quiet_even_when_the_schema_imports_tensorflow():
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERASRNN_VERBOSE")}
+    code = ("import sys; from kerasrnn.cli import main\n"
+            "try:\n    main(['recipe', 'show', 'sine-forecast'], prog_name='kerasrnn')\n"
+            "except SystemExit as e:\n    assert not e.code\n"
+            "assert 'tensorflow' in sys.modules  # the forecasting schema lives in a TensorFlow module\n")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "[run]" in result.stdout, result.stderr
+    assert not [tag for tag in (*TF_NOISE, "WARNING:absl") if tag in result.stderr], result.stderr
+
+
+def test_a_classifier_run_prints_no_tensorflow_line(tmp_path):
+    """Masked classifiers made TensorFlow print an E-level oneDNN line at run time (after import)."""
+    rows = ["text,label"] + [f"{'good fun' if i % 2 else 'dull plot'} {i},{'pos' if i % 2 else 'neg'}" for i in range(40)]
+    (tmp_path / "reviews.csv").write_text("\n".join(rows) + "\n")
+    args = ["recipe", "run", "csv-sentiment", "--runs-dir", tmp_path / "runs", "--set", f"data.path={tmp_path}/reviews.csv"]
+    for s in ("model.units=4", "model.embedding_dim=4", "model.max_len=8", "model.max_tokens=50", "train.epochs=1",
+              "train.batch_size=4", "train.verbose=0", "train.jit_compile=false", "eval.baseline=false"):
+        args += ["--set", s]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERASRNN_VERBOSE")}
+    result = subprocess.run([sys.executable, "-m", "kerasrnn.cli", *map(str, args)], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not [tag for tag in (*TF_NOISE, "WARNING:absl") if tag in result.stderr], result.stderr
+
+
 def test_verbose_shows_tensorflow_log_lines_again(tmp_path):
     env = {**os.environ, "KERASRNN_VERBOSE": "1"}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
@@ -203,7 +229,12 @@ def test_lock_refuses_a_concurrent_run_and_takes_over_a_stale_one(tmp_path):
         with pytest.raises(rundir.RunLockedError, match=f"in use by another kerasrnn process \\(pid {holder.pid}"):
             publish(run_dir)
         result = cli("recipe", "run", "sine-forecast", "--runs-dir", tmp_path, "--set", "run.name=demo")
-        assert_one_error_line(result, f"pid {holder.pid}", "wait for it to finish")
+        assert_one_error_line(result, f"pid {holder.pid}", "wait for it to finish", "--set run.name=NEW")
+        rundir.work_dir_for(run_dir).mkdir()  # the live run's work dir is not an "interrupted" one
+        for extra in ([], ["--resume"], ["--restart"]):
+            result = cli("recipe", "run", "sine-forecast", "--runs-dir", tmp_path, "--set", "run.name=demo", *extra)
+            assert_one_error_line(result, "in use by another kerasrnn process")
+        rundir.work_dir_for(run_dir).rmdir()
     finally:
         holder.kill()  # SIGKILL: the lock file stays behind with a dead pid
         holder.wait()
@@ -262,17 +293,17 @@ KILL_POINTS = [  # (point, n, file-name key): seeded-random n within each kind
     ("write", random.Random(2).randint(2, 4), "state.json"),  # committing a backup (after a first commit)
     ("write", 1, "model.keras"),  # writing the final model, just before the run is published
 ]
-# The kill campaign (a benchmark): KERASRNN_KILL_CAMPAIGN=N adds N more seeded-random kill points.
-_campaign = random.Random(10)
-KILL_POINTS += [_campaign.choice([("backup", _campaign.randint(1, 6), "-"),
-                                  ("write", _campaign.randint(1, 7), "weights-"),
-                                  ("write", _campaign.randint(1, 7), "state.json"),
-                                  ("write", _campaign.randint(1, 2), "last.keras"),
-                                  ("write", 1, "best.keras"),
-                                  ("write", 1, "samples.npz"),
-                                  ("write", 1, "metrics.json"),
-                                  ("write", 1, "vocab.json")])
-                for _ in range(int(os.environ.get("KERASRNN_KILL_CAMPAIGN", "0")))]
+# The kill campaign (a benchmark): KERASRNN_KILL_CAMPAIGN=N adds N more kill points, distinct, drawn
+# (seeded) from every step backup and every file the run writes after its work directory appears.
+_CAMPAIGN = sorted({*[("backup", i, "-") for i in range(1, 9)],
+                    *[("write", i, "weights-") for i in range(1, 9)],
+                    *[("write", i, "state.json") for i in range(1, 9)],  # backup commits and epoch checkpoints
+                    ("write", 1, "last.keras"), ("write", 2, "last.keras"), ("write", 1, "best.keras"),
+                    ("write", 1, "training_curves.png"), ("write", 1, "samples.npz"),
+                    ("write", 1, "metrics.json"), ("write", 1, "vocab.json"), ("write", 1, "run.json"),
+                    ("write", 3, "recipe.toml")} - set(KILL_POINTS))  # 1, 2: the start (write, fsync_tree)
+KILL_POINTS += random.Random(10).sample(_CAMPAIGN, min(len(_CAMPAIGN), int(os.environ.get("KERASRNN_KILL_CAMPAIGN",
+                                                                                          "0"))))
 
 
 @pytest.mark.parametrize("point,n,key", KILL_POINTS, ids=[f"{i}-{p}-{k}-{n}" for i, (p, n, k) in enumerate(KILL_POINTS)])
@@ -301,6 +332,33 @@ def test_kill_minus_9_then_resume_finishes_a_valid_run(tmp_path, point, n, key):
         expected = {"epoch": epoch + 1, "steps_done": 3 * (r + 1)} if r < 3 else {"epoch": epoch + 2, "steps_done": 0}
         assert metrics["resumed_at"] == expected  # a mid-epoch resume ran only the epoch's remaining steps:
         # its history row still counts 10 steps in all (steps_done before + the rest after the resume)
+
+
+def test_kill_before_the_work_dir_appears_leaves_nothing_and_the_same_command_starts_over(tmp_path):
+    text = make_text(tmp_path / "corpus.txt")
+    runs = tmp_path / "runs"
+    killed = fault("write", 1, "origin.json", run_args(runs, text))  # inside the start's temporary folder
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not (runs / NAME).exists() and not rundir.work_dir_for(runs / NAME).exists()
+    assert [p.name for p in runs.glob(".tmp-*")]  # the temporary folder, which no reader looks at
+    again = cli(*run_args(runs, text))
+    assert again.exit_code == 0, again.output
+    assert_valid_run(runs / NAME)  # and the leftover was cleaned up
+
+
+def test_leftovers_of_a_killed_run_are_cleaned_without_touching_another_runs(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    mine = [tmp_path / ".tmp-.partial-demo-abc_12", tmp_path / f".old-demo-{dead}"]
+    others = [tmp_path / ".tmp-.partial-demo-2-abc_12", tmp_path / f".old-demo-2-{dead}"]
+    for folder in mine + others:
+        folder.mkdir()
+    (tmp_path / "demo").mkdir()
+    rundir._remove_leftovers(tmp_path / "demo")
+    assert [f.exists() for f in mine + others] == [False, False, True, True]
+    (tmp_path / "demo").rmdir()  # killed between finish's two renames: the old run is put back
+    rundir._remove_leftovers(tmp_path / "demo-2")
+    assert (tmp_path / "demo-2").is_dir() and not others[1].exists() and not others[0].exists()
 
 
 def test_sigint_exits_130_with_the_resume_hint_and_resumes(tmp_path):
@@ -374,3 +432,187 @@ def test_step_backup_also_saves_once_its_time_floor_has_passed(tmp_path):
     state = train.StepBackup.read_state(tmp_path / "backup")
     assert state["epoch"] == 1 and state["steps_done"] == 0
     assert [p.name for p in (tmp_path / "backup").glob("weights-*")] == [state["weights"]]  # older ones removed
+
+
+# ----------------------------------------------------------------------------- a new user's bad inputs
+
+def _setup_bad_inputs(root):
+    """Files the bad inputs point at: texts, CSVs, recipes, a tiny generation run, damaged runs."""
+    import keras
+
+    from kerasrnn.rundir import save_model, write_json
+
+    (root / "empty.txt").write_text("")
+    (root / "cp1252.txt").write_bytes(("caf\xe9 " * 200).encode("cp1252"))
+    make_text(root / "corpus.txt")
+    (root / "reviews.csv").write_text("text,label\n" + "".join(f"film {i},{'pos' if i % 2 else 'neg'}\n"
+                                                                for i in range(40)))
+    (root / "one_class.csv").write_text("text,label\n" + "".join(f"film {i},pos\n" for i in range(40)))
+    (root / "broken.toml").write_text("[run\ntask = 'generation'\n")
+    (root / "badtask.toml").write_text("[run]\ntask = 'translation'\n")
+    (root / "blocker").write_text("a file, not a folder")
+    gen = root / "gen"
+    gen.mkdir()
+    model = keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(3, 2),
+                              keras.layers.LSTM(4, return_sequences=True), keras.layers.Dense(3)])
+    save_model(model, gen / "model.keras")
+    write_json(gen / "vocab.json", {"chars": ["a", "b", "c"], "unknown_char_policy": "error"})
+    write_json(gen / "run.json", {"task": "generation", "name": "gen", "recipe": {"eval": {"seed_text": "a"}}})
+    truncated = root / "truncated"
+    truncated.mkdir()
+    for name in ("vocab.json", "run.json"):
+        (truncated / name).write_bytes((gen / name).read_bytes())
+    (truncated / "model.keras").write_bytes((gen / "model.keras").read_bytes()[:3000])
+    labels = root / "labels"
+    labels.mkdir()
+    write_json(labels / "run.json", {"task": "classification", "name": "labels", "recipe": {}})
+    (labels / "labels.json").write_text('{"class_names": ["neg"')
+    (root / "notarun").mkdir()
+    # runs/: a finished run "done", an interrupted run "cut"
+    runs = root / "runs"
+    publish(runs / "done")
+    (runs / ".partial-cut" / "checkpoints").mkdir(parents=True)
+    (runs / ".partial-cut" / "checkpoints" / "state.json").write_text("{}")
+
+
+R = "{root}"  # replaced by the folder of `_setup_bad_inputs`
+TXT = ["--set", f"data.paths={R}/corpus.txt"]
+# (id, CLI arguments, fragments the one "Error:" line must contain). Each is what a new user types.
+BAD_INPUTS = [
+    ("unknown-recipe", ["recipe", "run", "no-such-recipe"], ["unknown recipe", "recipe list"]),
+    ("missing-recipe-file", ["recipe", "run", f"{R}/missing.toml"], ["does not exist"]),
+    ("broken-toml", ["recipe", "show", f"{R}/broken.toml"], ["not valid TOML"]),
+    ("unknown-task", ["recipe", "show", f"{R}/badtask.toml"], ["run.task", "generation"]),
+    ("set-without-equals", ["recipe", "show", "text-char", "--set", "train.epochs"], ["section.key=value"]),
+    ("unknown-section", ["recipe", "show", "text-char", "--set", "training.epochs=3"], ["[training]", "valid sections: run, data, model, train"]),
+    ("misspelt-key", ["recipe", "show", "text-char", "--set", "train.epoch=3"], ["'epoch'", "epochs"]),
+    ("wrong-type", ["recipe", "show", "text-char", "--set", "train.epochs=three"], ["train.epochs", "int"]),
+    ("epochs-negative", ["recipe", "run", "sine-forecast", "--set", "train.epochs=-1"], ["train.epochs", ">= 1"]),
+    ("epochs-zero", ["recipe", "run", "sine-forecast", "--set", "train.epochs=0"], ["train.epochs", ">= 1"]),
+    ("batch-size-zero", ["recipe", "run", "sine-forecast", "--set", "train.batch_size=0"], ["train.batch_size"]),
+    ("lr-negative", ["recipe", "run", "sine-forecast", "--set", "train.learning_rate=-1"],
+     ["train.learning_rate", "> 0"]),
+    ("lr-nan", ["recipe", "run", "sine-forecast", "--set", "train.learning_rate=nan"], ["train.learning_rate", "finite"]),
+    ("lr-inf", ["recipe", "run", "sine-forecast", "--set", "train.learning_rate=inf"], ["train.learning_rate", "finite"]),
+    ("clipnorm-negative", ["recipe", "run", "text-char", "--set", "train.clipnorm=-1"], ["train.clipnorm", ">= 0"]),
+    ("max-minutes-negative", ["recipe", "run", "text-char", "--set", "train.max_minutes=-5"], ["train.max_minutes"]),
+    ("backup-negative", ["recipe", "run", "text-char", "--set", "train.backup_every_steps=-1"],
+     ["train.backup_every_steps"]),
+    ("jit-typo", ["recipe", "run", "text-char", "--set", "train.jit_compile=yes please"], ["train.jit_compile"]),
+    ("units-zero", ["recipe", "run", "text-char", "--set", "model.units=0"], ["model.units", ">= 1"]),
+    ("dropout-one", ["recipe", "run", "text-char", "--set", "model.dropout=1"], ["model.dropout", "< 1"]),
+    ("unknown-cell", ["recipe", "run", "sine-forecast", "--set", "model.cell=transformer"], ["model.cell", "lstm"]),
+    ("seq-len-one", ["recipe", "run", "text-char", "--set", "data.seq_len=1"], ["data.seq_len", ">= 2"]),
+    ("temperature-negative", ["recipe", "run", "text-char", "--set", "eval.temperature=-1"], ["eval.temperature"]),
+    ("top-p-zero", ["recipe", "run", "text-char", "--set", "eval.top_p=0"], ["eval.top_p", "> 0"]),
+    ("top-p-above-one", ["recipe", "run", "text-char", "--set", "eval.top_p=1.5"], ["eval.top_p", "<= 1"]),
+    ("fractions-sum", ["recipe", "run", "sine-forecast", "--set", "data.fractions=0.5,0.5,0.5"],
+     ["data.fractions", "sum to 1"]),
+    ("fractions-count", ["recipe", "run", "sine-forecast", "--set", "data.fractions=0.8,0.2"],
+     ["data.fractions", "3 values"]),
+    ("delimiter-two-chars", ["recipe", "run", "csv-sentiment", "--set", "data.delimiter=;;"], ["data.delimiter"]),
+    ("run-name-path", ["recipe", "run", "text-char", "--set", "run.name=../elsewhere"], ["run.name"]),
+    ("no-text-file", ["recipe", "run", "text-char", "--runs-dir", f"{R}/runs"], ["data.paths"]),
+    ("missing-text-file", ["recipe", "run", "text-char", "--runs-dir", f"{R}/runs", "--set",
+                           f"data.paths={R}/nope.txt"], ["data.paths", "nope.txt"]),
+    ("empty-text-file", ["recipe", "run", "text-char", "--runs-dir", f"{R}/runs", "--set",
+                         f"data.paths={R}/empty.txt"], ["empty", "data.paths"]),
+    ("undecodable-text", ["recipe", "run", "text-char", "--runs-dir", f"{R}/runs", "--set",
+                          f"data.paths={R}/cp1252.txt"], ["data.encoding=cp1252"]),
+    ("csv-no-path", ["recipe", "run", "csv-sentiment", "--runs-dir", f"{R}/runs"], ["data.path"]),
+    ("csv-wrong-column", ["recipe", "run", "csv-sentiment", "--runs-dir", f"{R}/runs", "--set",
+                          f"data.path={R}/reviews.csv", "--set", "data.text_column=review"], ["'review'", "'text', 'label'"]),
+    ("csv-one-class", ["recipe", "run", "csv-sentiment", "--runs-dir", f"{R}/runs", "--set",
+                       f"data.path={R}/one_class.csv"], ["class"]),
+    ("unwritable-runs-dir", ["recipe", "run", "text-char", "--runs-dir", f"{R}/blocker/runs", *TXT],
+     ["cannot write run directories", "--runs-dir"]),
+    ("rerun-finished", ["recipe", "run", "text-char", "--runs-dir", f"{R}/runs", "--set", "run.name=done", *TXT],
+     ["already holds a finished run", "--overwrite", "run.name"]),
+    ("rerun-interrupted", ["recipe", "run", "text-char", "--runs-dir", f"{R}/runs", "--set", "run.name=cut", *TXT],
+     ["interrupted run", "--resume", "--restart"]),
+    ("resume-nothing", ["recipe", "run", "text-char", "--runs-dir", f"{R}/runs", "--set", "run.name=none", "--resume"],
+     ["nothing to resume", "without --resume"]),
+    ("resume-and-restart", ["recipe", "run", "text-char", "--runs-dir", f"{R}/runs", "--set", "run.name=cut",
+                            "--resume", "--restart"], ["--resume and --restart"]),
+    ("generate-not-a-run", ["generate", f"{R}/notarun"], ["not a kerasrnn run directory"]),
+    ("generate-truncated-model", ["generate", f"{R}/truncated", "--length", "3"], ["model.keras", "truncated"]),
+    ("generate-seed-outside-vocab", ["generate", f"{R}/gen", "--seed-text", "xyz", "--length", "3"], ["seed"]),
+    ("generate-temperature-negative", ["generate", f"{R}/gen", "--temperature", "-1"], ["--temperature"]),
+    ("generate-top-p-zero", ["generate", f"{R}/gen", "--top-p", "0"], ["--top-p"]),
+    ("classify-damaged-labels", ["classify", f"{R}/labels", "fine"], ["labels.json"]),
+    ("forecast-on-generation-run", ["forecast", f"{R}/gen"], ["'generation' run", "forecasting"]),
+    ("inspect-missing-file", ["data", "inspect", f"{R}/nope.txt"], ["nope.txt"]),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_input_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    _setup_bad_inputs(root)
+    return root
+
+
+def _tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("args,fragments", [b[1:] for b in BAD_INPUTS], ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_is_one_error_line_naming_the_fix_and_writes_nothing(bad_input_root, args, fragments):
+    args = [a.replace(R, str(bad_input_root)) for a in args]
+    if "recipe" in args and "run" in args and "--runs-dir" not in args:
+        args += ["--runs-dir", str(bad_input_root / "runs")]
+    before = _tree(bad_input_root)
+    result = cli(*args)
+    assert_one_error_line(result, *fragments)
+    assert _tree(bad_input_root) == before  # nothing written, nothing lost (no half-run, no lock left)
+
+
+def test_early_stopping_keeps_the_latest_weights_between_fit_calls(tmp_path):
+    """A resume makes two fit calls (the cut epoch's rest, then the others): the second must go on
+    from the latest weights and optimizer state, not from the best epoch's; `fit` restores the best at the end."""
+    import keras
+    import numpy as np
+
+    from kerasrnn import train
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.5), "mse")
+    x, y = np.random.default_rng(0).normal(size=(32, 3)), np.ones((32, 1))
+    early = train.ResumableEarlyStopping(tmp_path, patience=0)
+    checkpoint = train.EpochCheckpoint(tmp_path, early)
+    model.fit(x, y, validation_data=(x, -100 * y), epochs=3, verbose=0, callbacks=[early, checkpoint])
+    latest = model.get_weights()
+    optimizer_state = [v.numpy() for v in model.optimizer.variables]
+    assert early.best_epoch == 0 and (tmp_path / "best.keras").is_file()  # val_loss only grows here
+    assert not all(np.allclose(a, b) for a, b in zip(latest, early.best_weights))  # best != latest
+    fresh = train.ResumableEarlyStopping(tmp_path, patience=0)  # as a resumed fit call makes it
+    fresh.set_model(model)
+    fresh.on_train_begin()
+    fresh.on_train_end()
+    assert fresh.best_epoch == 0 and all(np.allclose(a, b) for a, b in zip(fresh.best_weights, early.best_weights))
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), latest))
+    assert all(np.array_equal(v.numpy(), o) for v, o in zip(model.optimizer.variables, optimizer_state))
+
+
+def test_resume_accepts_a_recipe_stored_before_new_keys_with_defaults_existed(tmp_path):
+    """A run started by an older kerasrnn (its recipe.toml lacks a key added since) still resumes."""
+    from kerasrnn import recipes
+
+    recipe = recipes.load_recipe("sine-forecast", ["run.name=demo"])
+    run_dir = tmp_path / "demo"
+    with pytest.raises(RuntimeError):
+        with rundir.lifecycle(recipe, run_dir) as work:
+            (work / "checkpoints").mkdir()
+            (work / "checkpoints" / "x").write_text("1")
+            raise RuntimeError("killed")
+    stored = rundir.work_dir_for(run_dir) / "recipe.toml"
+    old = recipes.read_toml(stored)
+    defaults = recipes.TrainConfig()
+    added = [k for k in old["train"] if old["train"][k] == getattr(defaults, k)][:3]  # keys "added later",
+    assert len(added) == 3                                                               # at their defaults
+    for key in added:
+        del old["train"][key]
+    stored.write_text(recipes.to_toml(old))
+    publish(run_dir, recipe, resume=True)
+    assert (run_dir / "run.json").is_file()

@@ -9,6 +9,7 @@ BENCHES = {
     "claims": "kerasrnn.bench.claims:bench_claims",
     "export": "kerasrnn.commands.bench:bench_export",
     "forecast": "kerasrnn.commands.bench:bench_forecast",
+    "scale": "kerasrnn.commands.bench:bench_scale",
 }
 
 

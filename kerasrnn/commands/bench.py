@@ -50,3 +50,21 @@ def bench_forecast(data_dir, recipe, seeds, extra, only, no_sarimax, quick, out)
     with settings_as_flags({"seeds": "--seeds", "only": "--only"}):
         bench_lib.run_benchmark(data_dir, recipe, seeds, extra, only, sarimax=not no_sarimax, quick=quick,
                                 out=Path(out), log=click.echo)
+
+
+@click.command("scale")
+@click.option("--units", default=128, show_default=True, type=click.IntRange(1), help="LSTM units of the measured model.")
+@click.option("--layers", default=1, show_default=True, type=click.IntRange(1), help="LSTM layers of the measured model.")
+@click.option("--seq-len", default=64, show_default=True, type=click.IntRange(1), help="Steps per sequence.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Sequences per worker per step.")
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(1), help="Timed steps.")
+@click.option("--paper-batch", default=64, show_default=True, type=click.IntRange(1),
+              help="Batch of the measured 2xLSTM(512) step used on paper.")
+@click.option("--paper-steps", default=3, show_default=True, type=click.IntRange(1), help="Its timed steps.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def bench_scale(units, layers, seq_len, batch_size, steps, paper_batch, paper_steps, as_json):
+    """Steps/s and examples/s on 1 vs 2 workers (loopback), scaling efficiency, N nodes on paper."""
+    from kerasrnn.bench.scale import measure, report  # deliberately lazy: the workers import TensorFlow
+
+    result = measure(units, layers, seq_len, batch_size, steps, paper_batch, paper_steps)
+    click.echo(json.dumps(result, indent=2) if as_json else report(result))

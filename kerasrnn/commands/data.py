@@ -63,7 +63,7 @@ def inspect(source, text_column, label_column, no_quoting, encoding, split):
     try:
         lines = _inspect(source, text_column, label_column, no_quoting, encoding, split)
     except UserError as e:  # name this command's option, not the recipe key
-        raise UserError(e.message.replace("--set data.encoding=", "--encoding ")) from None
+        raise UserError(e.message.replace("set data.encoding=", "pass --encoding ")) from None
     click.echo(source)
     for line in lines:
         click.echo(f"  {line}")

@@ -2,7 +2,7 @@
 
 Every loader in `kerasrnn.data` reads bytes through `read_text_file`, so an
 undecodable file always produces the same one-line `UserError` that names the
-byte offset and the recipe option to change (``data.encoding``).
+byte offset and the setting to change (the recipe key ``data.encoding``).
 """
 
 from __future__ import annotations
@@ -46,12 +46,13 @@ def expand_paths(paths: str | os.PathLike | list, key: str = "data.path") -> lis
     return files
 
 
-def decode_bytes(data: bytes, path: str, encoding: str = "utf-8", option: str = "--set data.encoding") -> str:
+def decode_bytes(data: bytes, path: str, encoding: str = "utf-8", option: str = "data.encoding") -> str:
     """Decode `data` read from `path`; a UTF-8 BOM is dropped, CRLF/CR become LF.
 
-    Raises `UserError` naming the byte offset and the option that sets the
-    encoding (`option`: ``--set data.encoding`` for recipes, ``--encoding`` for
-    commands that read a file directly).
+    Raises `UserError` naming the byte offset and the setting that gives the
+    encoding (`option`: the recipe key ``data.encoding`` by default, "set
+    data.encoding=cp1252"; a command that reads a file directly passes its flag,
+    e.g. ``--encoding``: "pass --encoding=cp1252").
     """
     try:
         text = data.decode(encoding)
@@ -59,17 +60,21 @@ def decode_bytes(data: bytes, path: str, encoding: str = "utf-8", option: str = 
         raise UserError(f"unknown text encoding {encoding!r}; use a Python codec name such as utf-8 or cp1252") from None
     except UnicodeDecodeError as e:
         hint = "cp1252" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else "utf-8"
+        verb = "pass" if option.startswith("-") else "set"
         raise UserError(
             f"{path} is not valid {encoding} at byte {e.start}; "
-            f"pass {option}={hint} (or the file's encoding)"
+            f"{verb} {option}={hint} (or the file's encoding)"
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_text_file(path: str | os.PathLike, encoding: str = "utf-8", option: str = "--set data.encoding") -> str:
+def read_text_file(path: str | os.PathLike, encoding: str = "utf-8", option: str = "data.encoding",
+                   key: str | None = None) -> str:
     """Read one whole file as text with `decode_bytes` (LF line endings); `option` as there.
+
+    `key` is the setting the path came from (e.g. ``data.paths``), named if the file is missing.
 
     >>> read_text_file("input.txt")[:5]  # doctest: +SKIP
     'First'
@@ -79,8 +84,7 @@ def read_text_file(path: str | os.PathLike, encoding: str = "utf-8", option: str
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        where = "data.path" if option.startswith("--set") else "the path"
-        raise UserError(f"file not found: {path}; check {where}") from None
+        raise UserError(f"file not found: {path}; check {key or 'the path'}") from None
     except IsADirectoryError:
         raise UserError(f"{path} is a directory, expected a file") from None
     except PermissionError:

@@ -43,7 +43,7 @@ def load_text(paths: str | list[str], encoding: str = "utf-8", key: str = "data.
     1115394
     """
     files = expand_paths(paths, key=key)
-    text = join_texts(read_text_file(f, encoding) for f in files)
+    text = join_texts(read_text_file(f, encoding, key=key) for f in files)
     if not text.strip():
         where = files[0] if len(files) == 1 else f"{len(files)} files ({files[0]}, ...)"
         raise UserError(f"{where}: the text is empty; point {key} at a non-empty text file")

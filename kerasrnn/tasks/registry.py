@@ -65,5 +65,7 @@ def schema(task: str) -> dict[str, type]:
 
 
 def runner(task: str):
-    """The run function of `task`."""
-    return load(entry(task).run)
+    """The run function of `task`, run inside its recipe's ``train.strategy`` (`kerasrnn.distribute`)."""
+    from kerasrnn import distribute
+
+    return distribute.placed_runner(load(entry(task).run))
