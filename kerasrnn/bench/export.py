@@ -22,7 +22,6 @@ Timings are medians over `repeats` runs; on a shared 2-core CPU they drift by
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 
