@@ -39,7 +39,7 @@ COMMANDS = {
     "classify": ("kerasrnn.commands.classify:classify", "Classify sentences with a classification run."),
     "forecast": ("kerasrnn.commands.forecast:forecast", "Forecast with a forecasting run directory."),
     "export": ("kerasrnn.commands.export:export", "Export a run to .keras, SavedModel or TFLite/LiteRT."),
-    "verify": ("kerasrnn.verify:verify_command", "Prove our layers equal the built-in Keras (and PyTorch) ones."),
+    "verify": ("kerasrnn.commands.verify:verify_command", "Prove our layers equal the built-in Keras (and PyTorch) ones."),
     "bench": ("kerasrnn.bench:bench", "Benchmarks: layers, claims, export."),
 }
 

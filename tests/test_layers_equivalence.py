@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from kerasrnn import verify
+from kerasrnn.commands.verify import verify_command
 from kerasrnn.verify import TOLERANCE, keras_cases, run_keras_case
 
 # Every option variant in seq+state and inference, every scenario for each layer's
@@ -112,7 +113,7 @@ def test_verify_command_prints_table_and_exit_code(monkeypatch):
                  "max_state": 1e-7, "max_grad": None, "against": "torch", "ok": True}
     monkeypatch.setattr(verify, "keras_verify_cases", lambda quick=False: _fake_rows())
     monkeypatch.setattr(verify, "torch_rows", lambda quick=False: ([torch_row], None))
-    result = CliRunner().invoke(verify.verify_command, [])
+    result = CliRunner().invoke(verify_command, [])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].split()[:2] == ["layer", "options"] and "vs" in lines[0]
@@ -123,7 +124,7 @@ def test_verify_command_prints_table_and_exit_code(monkeypatch):
     assert len({line.rindex(" ok") for line in data}) == 1
 
     monkeypatch.setattr(verify, "keras_verify_cases", lambda quick=False: _fake_rows(ok=False))
-    result = CliRunner().invoke(verify.verify_command, ["--quick"])
+    result = CliRunner().invoke(verify_command, ["--quick"])
     assert result.exit_code == 1
     assert "FAIL" in result.output and "GRU[no-bias]-unroll" in result.output
 
@@ -133,7 +134,7 @@ def test_verify_command_json(monkeypatch):
 
     monkeypatch.setattr(verify, "keras_verify_cases", lambda quick=False: _fake_rows())
     monkeypatch.setattr(verify, "torch_rows", lambda quick=False: ([], "torch rows skipped"))
-    result = CliRunner().invoke(verify.verify_command, ["--json"])
+    result = CliRunner().invoke(verify_command, ["--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["ok"] is True and payload["tolerance"] == TOLERANCE

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 import typing
 from dataclasses import dataclass, field
@@ -443,8 +444,6 @@ def run_recipe(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -
 
     >>> run_recipe({"long_memory": {"lengths": [5], "steps": 10, "cells": ["gru"]}}, Path("/tmp/lm"))  # doctest: +SKIP
     """
-    import click
-
     from kerasrnn import atomic, rundir
 
     if "run" not in recipe and "long_memory" not in recipe:
@@ -467,9 +466,9 @@ def run_recipe(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -
                         results.append(json.loads(path.read_text(encoding="utf-8")))
                         continue
                     r = train_one(cfg, cell, T, seed_index=k)
-                    click.echo(f"long_memory {cfg.task} T={T:<4d} {cell:<10s} seed {r['seed']} "
-                               f"{r['metric_name']}={r['metric']:.4f} (baseline {r['baseline']:.4f})"
-                               f"{' solved' if r['solved'] else ''} [{r['train_seconds']:.1f}s]", err=True)
+                    print(f"long_memory {cfg.task} T={T:<4d} {cell:<10s} seed {r['seed']} "
+                          f"{r['metric_name']}={r['metric']:.4f} (baseline {r['baseline']:.4f})"
+                          f"{' solved' if r['solved'] else ''} [{r['train_seconds']:.1f}s]", file=sys.stderr, flush=True)
                     atomic.write_text(path, json.dumps(r) + "\n")
                     results.append(r)
         metrics = {"task": cfg.task, "config": dataclasses.asdict(cfg),
