@@ -40,7 +40,7 @@ COMMANDS = {
     "forecast": ("kerasrnn.commands.forecast:forecast", "Forecast with a forecasting run directory."),
     "export": ("kerasrnn.commands.export:export", "Export a run to .keras, SavedModel or TFLite/LiteRT."),
     "verify": ("kerasrnn.commands.verify:verify_command", "Prove our layers equal the built-in Keras (and PyTorch) ones."),
-    "bench": ("kerasrnn.bench:bench", "Benchmarks: layers, claims, export."),
+    "bench": ("kerasrnn.commands.bench:bench", "Benchmarks: layers, claims, export, forecast, scale."),
 }
 
 # Command paths that never need TensorFlow (answered in well under a second).

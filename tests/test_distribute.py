@@ -271,7 +271,7 @@ def test_keras_internals_the_patches_need_are_there_and_a_move_is_named(monkeypa
 def test_bench_scale_paper_model_arithmetic_and_registration():
     from click.testing import CliRunner
 
-    from kerasrnn.bench import BENCHES, bench
+    from kerasrnn.commands.bench import BENCHES, bench
     from kerasrnn.bench.scale import paper
 
     rows = {(r["link_gbps"], r["nodes"]): r for r in paper(0.5, 3_318_401)}

@@ -1,18 +1,5 @@
-"""`kerasrnn bench`: measurements anyone can rerun (layers, claims, export)."""
+"""Benchmarks anyone can rerun: layers, claims, export, forecast, scale.
 
-import click
-
-from kerasrnn.commands.lazy import LazyGroup
-
-BENCHES = {
-    "layers": "kerasrnn.bench.layers:bench_layers",
-    "claims": "kerasrnn.bench.claims:bench_claims",
-    "export": "kerasrnn.commands.bench:bench_export",
-    "forecast": "kerasrnn.commands.bench:bench_forecast",
-    "scale": "kerasrnn.commands.bench:bench_scale",
-}
-
-
-@click.group(cls=LazyGroup, lazy_commands=BENCHES)
-def bench():
-    """Benchmarks: `layers` (speed vs Keras/PyTorch), `claims` (the seeds' table), `export`."""
+Each module measures and returns plain results; the ``kerasrnn bench ...`` click
+commands that call them live in `kerasrnn.commands.bench`.
+"""

@@ -12,6 +12,21 @@ from pathlib import Path
 import click
 
 from kerasrnn.commands.flags import settings_as_flags
+from kerasrnn.commands.lazy import LazyGroup
+
+# name -> "module:attribute" of its click command (imported on first use).
+BENCHES = {
+    "layers": "kerasrnn.bench.layers:bench_layers",
+    "claims": "kerasrnn.bench.claims:bench_claims",
+    "export": "kerasrnn.commands.bench:bench_export",
+    "forecast": "kerasrnn.commands.bench:bench_forecast",
+    "scale": "kerasrnn.commands.bench:bench_scale",
+}
+
+
+@click.group(cls=LazyGroup, lazy_commands=BENCHES)
+def bench():
+    """Benchmarks: `layers` (speed vs Keras/PyTorch), `claims` (the seeds' table), `export`, `forecast`, `scale`."""
 
 
 @click.command("export")
