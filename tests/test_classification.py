@@ -110,6 +110,25 @@ def test_ngram_baseline_beats_chance_on_separable_data():
     assert (probs.argmax(-1) == test_labels).mean() >= 0.8  # chance is 1/3
 
 
+def test_ensemble_uses_the_recurrent_probabilities():
+    """The reported ensemble averages the recurrent model's probabilities with the baseline's."""
+    rng = random.Random(1)
+    names = ["neg", "pos"]
+
+    def pick(n):
+        xs = [t for label in names for t in sentences(label, n, rng)]
+        return xs, np.array([i for i in range(2) for _ in range(n)], np.int32)
+
+    train, val, test = pick(30), pick(5), pick(10)
+    onehot = np.eye(2)[test[1]]
+    right = classification.baseline_scores(train, val, test, names, 0, recurrent_probs=onehot)
+    wrong = classification.baseline_scores(train, val, test, names, 0, recurrent_probs=1 - onehot)
+    assert right["accuracy"] == wrong["accuracy"]  # the baseline itself does not depend on them
+    # a certain recurrent model outvotes the baseline's (less than certain) probabilities
+    assert right["ensemble"]["accuracy"] == 1.0 and wrong["ensemble"]["accuracy"] == 0.0
+    assert "ensemble" not in classification.baseline_scores(train, val, test, names, 0)
+
+
 # ----------------------------------------------------------------------------- layers
 
 
@@ -145,6 +164,7 @@ def test_single_split_run_with_test_file_and_baseline(trained_run):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["num_test"] == 20 and metrics["num_train"] + metrics["num_val"] == 120
     assert metrics["baseline"]["test_accuracy"] >= 0.5
+    assert 0 <= metrics["ensemble"]["test_accuracy"] <= 1 and "| ensemble" in output
     assert "n-gram baseline" in output and "recurrent" in output
     run = classification.pretrained_source(str(run_dir))
     names = [layer.name for layer in run.layers]
@@ -185,6 +205,53 @@ def test_init_from_through_a_recipe_and_incompatible_runs(trained_run):
     assert not (tmp / "runs3").exists() or not any((tmp / "runs3").iterdir())
 
 
+def test_language_model_pretraining_learns_and_initialises_the_classifier(tmp_path):
+    """The pretraining LM learns a predictable word order, and the classifier starts from exactly its weights."""
+    texts = ["one two three four five six seven eight"] * 60 + ["eight seven six five four three two one"] * 60
+    cfg = classification.TextClassifierModel(max_len=8, max_tokens=100, embedding_dim=8, cell="gru", units=8,
+                                             dropout=0.0, pretrain_epochs=6)
+    train_cfg = classification.train.TrainConfig(batch_size=16, learning_rate=0.02, patience=6, verbose=0,
+                                                 jit_compile="false")
+    keras.utils.set_random_seed(0)
+    _, ids_model, vectorizer = classification.build_models(cfg, 2, texts)
+    before = ids_model.get_layer("rnn_0").get_weights()[0].copy()
+    info = classification.pretrain_language_model(ids_model, vectorizer, texts, texts[::10], cfg, train_cfg, "gru",
+                                                  0, tmp_path)
+    assert info["num_texts"] == 120 and info["output_tokens"] == vectorizer.vocabulary_size() == 10
+    # each word is fixed by its first neighbour: far below the uniform log(10) = 2.3 nats per target
+    lm = classification.build_language_model(cfg, 10, 10)
+    lm.load_weights(tmp_path / "pretrain" / "language_model.weights.h5")
+    ds = classification.language_model_dataset(texts[:2], vectorizer, 2, False, 0, True, 10)
+    ids, (nxt, prev), (w_next, w_prev) = next(iter(ds))
+    forward, backward = lm(ids)
+    agree = [(np.argmax(out, -1) == target.numpy())[w.numpy() > 0].mean()
+             for out, target, w in ((forward, nxt, w_next), (backward, prev, w_prev))]
+    assert min(agree) > 0.8, agree  # chance: about 1/10 (the first step of each direction is ambiguous)
+    assert not np.array_equal(ids_model.get_layer("rnn_0").get_weights()[0], before)
+    for name in ("embedding", "rnn_0"):
+        for mine, theirs in zip(ids_model.get_layer(name).get_weights(), lm.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    # the targets never give away the input word: forward = next word, backward = previous word
+    np.testing.assert_array_equal(nxt.numpy()[:, :-1], ids.numpy()[:, 1:])
+    np.testing.assert_array_equal(prev.numpy()[:, 1:], ids.numpy()[:, :-1])
+
+
+def test_pretraining_through_a_recipe(tmp_path):
+    path = write_tsv(tmp_path / "r.tsv", 20)
+    extra = tmp_path / "unlabelled.txt"
+    extra.write_text("\n".join(sentences("mid", 30, random.Random(3))) + "\n\n")
+    result = run_recipe(tmp_path / "runs", f"data.path={path}", "data.quoting=false", "train.epochs=1",
+                        "model.pretrain_epochs=1", f"data.pretrain_paths={extra}", "eval.baseline=false",
+                        "model.bidirectional=false")  # the unit test above covers the bidirectional LM
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "runs" / "csv-sentiment" / "metrics.json").read_text())
+    assert metrics["pretrain"]["num_texts"] == metrics["num_train"] + 30
+    assert "Language-model pretraining on" in result.output
+    vocabulary = classification.pretrained_source(str(tmp_path / "runs" / "csv-sentiment")).get_layer(
+        "vectorizer").get_vocabulary()
+    assert "okay" in vocabulary  # words only the unlabelled file has join the vocabulary
+
+
 def test_cross_validation_run(tmp_path):
     path = write_tsv(tmp_path / "r.tsv", 12, labels=("mid", "neg", "pos"))
     result = run_recipe(tmp_path / "runs", f"data.path={path}", "data.quoting=false", "eval.folds=2",
@@ -196,6 +263,7 @@ def test_cross_validation_run(tmp_path):
     assert cv["folds"] == 2 and len(cv["accuracy"]["per_fold"]) == 2
     assert cv["accuracy"]["mean"] == pytest.approx(np.mean(cv["accuracy"]["per_fold"]), abs=1e-5)
     assert len(metrics["baseline"]["accuracy"]["per_fold"]) == 2
+    assert len(metrics["ensemble"]["accuracy"]["per_fold"]) == 2
     assert np.sum(cv["pooled"]["confusion_matrix"]) == 36  # every example tested exactly once
     tested = []
     for k in (1, 2):
@@ -235,4 +303,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
                       "data.test_path", "['meh']")
     assert_user_error(run_recipe(tmp_path / "runs", *base, f"data.test_path={other}", "eval.folds=2"),
                       "eval.folds", "data.test_path")
+    assert_user_error(run_recipe(tmp_path / "runs", *base, f"data.pretrain_paths={path}"),
+                      "data.pretrain_paths", "model.pretrain_epochs")
+    assert_user_error(run_recipe(tmp_path / "runs", *base, "model.pretrain_epochs=1", "model.num_layers=2"),
+                      "model.pretrain_epochs", "model.num_layers = 1")
+    assert_user_error(run_recipe(tmp_path / "runs", *base, "model.pretrain_epochs=1",
+                                 f"data.pretrain_paths={tmp_path / 'missing.txt'}"), "data.pretrain_paths")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
