@@ -136,6 +136,7 @@ GOOD_CSV = ("text,label\n" + "\n".join(f"\"a \"\"{w}\"\", film\",{label}" for w,
 @settings(deadline=None, suppress_health_check=SUPPRESS, max_examples=examples(6))
 @given(content=st.one_of(plausible_csv_files(), csv_files()))
 @example(content=(GOOD_CSV, ".csv"))
+@example(content=(b"text,label\n" + b'"",pos\n' * 33 + b'"",neg', ".csv"))  # found by the long profile
 def test_csv_recipe_run_leaves_a_complete_run_or_nothing(tmp_path_factory, content):
     data, suffix = content
     folder = tmp_path_factory.mktemp("csvrun")

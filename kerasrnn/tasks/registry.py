@@ -40,7 +40,7 @@ class TaskEntry:
 
 TASKS: dict[str, TaskEntry] = {
     "generation": TaskEntry("kerasrnn.tasks.generation:run", "kerasrnn.tasks.generation_schema:SCHEMA"),
-    "classification": TaskEntry("kerasrnn.tasks.classification:run", "kerasrnn.tasks.classification:SCHEMA"),
+    "classification": TaskEntry("kerasrnn.tasks.classification:run", "kerasrnn.tasks.classification_schema:SCHEMA"),
     "forecasting": TaskEntry("kerasrnn.tasks.forecasting:run", "kerasrnn.tasks.forecasting_schema:SCHEMA"),
     "long_memory": TaskEntry("kerasrnn.claims.long_memory:run_recipe", "kerasrnn.claims.long_memory:SCHEMA"),
 }
