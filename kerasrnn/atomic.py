@@ -61,7 +61,7 @@ def ensure_room(folder: str | os.PathLike, nbytes: int) -> None:
     (``RLIMIT_FSIZE``, ``ulimit -f``) *before* writing, for writers such as h5py
     that fail messily (or crash the process at exit) when a write fails half-way.
     """
-    import resource
+    import resource  # lazy: Unix-only module
 
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if limit != resource.RLIM_INFINITY and nbytes > limit:

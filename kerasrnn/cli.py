@@ -95,7 +95,7 @@ def import_tensorflow_quietly() -> None:
     except Exception:  # a broken install: let the command's own import report it, loudly
         return
     with contextlib.suppress(ImportError):
-        import absl.logging
+        import absl.logging  # lazy: heavy import
 
         absl.logging.set_verbosity(absl.logging.ERROR)
 
@@ -115,7 +115,7 @@ class _QuietLoader:
             with contextlib.suppress(Exception):
                 module.config.list_physical_devices()
         with contextlib.suppress(ImportError):
-            import absl.logging
+            import absl.logging  # lazy: heavy import
 
             absl.logging.set_verbosity(absl.logging.ERROR)
 

@@ -99,6 +99,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -201,7 +202,7 @@ def resolve_kind(setting: str) -> str:
         return setting
     if multi_worker_configured():
         return "multi_worker"
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     return "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "one_device"
 
@@ -221,7 +222,7 @@ def activate(train_section: dict | None) -> Placement:
             _MULTI_WORKER = _create_multi_worker(timeout)
         placement = _MULTI_WORKER
     elif kind == "mirrored":
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: heavy import
 
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
@@ -262,7 +263,7 @@ def allowed_jit(jit: bool, setting: str = "auto") -> bool:
     placement = current()
     if not jit or placement.replicas < 2:
         return jit
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     if tf.config.list_logical_devices("GPU"):
         return jit
@@ -276,7 +277,7 @@ def shard_dataset(ds):
     """`ds` with DATA auto-sharding (kerasrnn's sources are in memory); unchanged on one device."""
     if current().strategy is None or not hasattr(ds, "with_options"):
         return ds
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -316,7 +317,7 @@ def placed(recipe: dict):
 
 def barrier(placement: Placement) -> None:
     """Wait until every worker got here (a tiny all-reduce)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     strategy = placement.strategy
 
@@ -346,7 +347,7 @@ def _rank(cfg: dict, job: str, index: int) -> int:
 
 
 def _create_multi_worker(timeout: float) -> Placement:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     cfg = tf_config()
     if cfg is None or len(cluster_members(cfg)) < 2:
@@ -395,7 +396,6 @@ os.kill(parent, signal.SIGKILL)
 
 
 def _start_watchdog(timeout: float, me: str, peers: list, everyone: list):
-    import subprocess
 
     return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout), me,
                              json.dumps(peers), ", ".join(everyone)], stdin=subprocess.PIPE)
@@ -427,7 +427,7 @@ def worker_dir(run_dir: Path, resume: bool = False):
     With `resume`, the chief's work directory (or finished run) is copied in first, so
     this worker loads the same backup as the chief.
     """
-    from kerasrnn import rundir
+    from kerasrnn import rundir  # lazy: rundir imports this module (import cycle)
 
     run_dir = Path(run_dir)
     for old in Path(tempfile.gettempdir()).glob(f"kerasrnn-worker*-{run_dir.name}-pid*-*"):
@@ -465,10 +465,10 @@ def _pid_alive(pid: int) -> bool:
 def _keras_internals() -> dict:
     """Every private TensorFlow/Keras name kerasrnn.distribute relies on (a Keras upgrade may move them)."""
     from keras.src import tree  # noqa: F401
-    from keras.src.backend.tensorflow import optimizer as tf_optimizer
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
-    from tensorflow.python.eager import context
+    from keras.src.backend.tensorflow import optimizer as tf_optimizer  # lazy: heavy import
+    from keras.src.backend.tensorflow import trainer as tf_trainer  # lazy: heavy import
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2  # lazy: heavy import
+    from tensorflow.python.eager import context  # lazy: heavy import
 
     return {"tree": tree, "trainer": tf_trainer, "optimizer": tf_optimizer, "context": context,
             "coordination_config_pb2": coordination_config_pb2}
@@ -482,7 +482,7 @@ _REQUIRED = (("trainer", "TensorFlowTrainer"), ("trainer", "reduce_per_replica")
 
 def check_keras_internals() -> None:
     """Raise `RuntimeError` naming what moved if a Keras/TF upgrade broke the patches' assumptions."""
-    import keras
+    import keras  # lazy: heavy import
 
     try:
         internals = _keras_internals()
@@ -517,7 +517,7 @@ def install_keras_patches() -> None:
     if _PATCHED:
         return
     check_keras_internals()
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     k = _keras_internals()
     tree, tft, tfo = k["tree"], k["trainer"], k["optimizer"]

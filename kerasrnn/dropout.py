@@ -47,7 +47,7 @@ class PhiloxDropout(keras.layers.Dropout):
             or keras.backend.backend() != "tensorflow"
         ):
             return super().call(inputs, training=training)
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: heavy import
 
         # As Keras' TF backend: the generator state is int64, stateless ops want int32.
         seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
@@ -97,7 +97,7 @@ class TokenDropout(keras.layers.Layer):
         shape = keras.ops.shape(inputs)
         mask_shape = (shape[0], shape[1], 1)
         if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
+            import tensorflow as tf  # lazy: heavy import
 
             seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
             uniform = tf.random.stateless_uniform(tf.stack(mask_shape), seed=seed, alg="philox",

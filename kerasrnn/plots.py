@@ -9,10 +9,10 @@ from kerasrnn import atomic
 
 def pyplot():
     """`matplotlib.pyplot` on the non-interactive Agg backend (no display needed)."""
-    import matplotlib
+    import matplotlib  # lazy: heavy import
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: heavy import
 
     return plt
 

@@ -29,6 +29,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+import kerasrnn
 from kerasrnn.errors import UserError
 from kerasrnn.tasks import registry
 from kerasrnn.tasks.registry import TASKS  # noqa: F401  (run.task -> TaskEntry; re-exported)
@@ -224,7 +225,6 @@ def recipes_dir() -> Path:
     env = os.environ.get("KERASRNN_RECIPES")
     if env:
         return Path(env)
-    import kerasrnn
 
     return Path(kerasrnn.__file__).resolve().parent.parent / "recipes"
 

@@ -51,7 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kerasrnn import atomic
+from kerasrnn import distribute
+import kerasrnn
 from kerasrnn.errors import UserError
+from kerasrnn.recipes import read_toml, resolve, to_toml
 
 RUN_FILE = "run.json"
 RECIPE_FILE = "recipe.toml"
@@ -235,7 +238,6 @@ def preflight(run_dir: Path, resume: bool = False, restart: bool = False, overwr
     A live run of the same name is reported first (`RunLockedError`), so its work
     directory is never described as an interrupted one.
     """
-    from kerasrnn import distribute
 
     if not distribute.is_chief():  # multi-worker: only the chief checks and writes the run directory
         return
@@ -280,7 +282,6 @@ def _check_state(run_dir: Path, resume: bool, restart: bool, overwrite: bool) ->
 
 
 def _check_same_recipe(stored_path: Path, recipe: dict) -> None:
-    from kerasrnn.recipes import read_toml, resolve
 
     if not stored_path.is_file():
         return
@@ -335,7 +336,6 @@ def lifecycle(recipe: dict, run_dir: Path, *, resume: bool = False, restart: boo
     >>> with lifecycle(recipe, Path("saved_models/demo")) as work:  # doctest: +SKIP
     ...     (work / "metrics.json").write_text("{}")
     """
-    from kerasrnn import distribute
 
     if not distribute.is_chief():  # multi-worker: a non-chief trains in a temporary dir (kerasrnn.distribute)
         with distribute.worker_dir(run_dir, resume) as work:
@@ -380,7 +380,6 @@ def lifecycle(recipe: dict, run_dir: Path, *, resume: bool = False, restart: boo
 
 
 def _write_start_files(folder: Path, recipe: dict, origin: dict | None) -> None:
-    from kerasrnn.recipes import to_toml
 
     atomic.write_text(folder / RECIPE_FILE, to_toml(recipe))
     if origin is not None:
@@ -431,11 +430,9 @@ def write_json(path: Path, data) -> None:
 
 def write_info(work: Path, recipe: dict, **task_fields) -> dict:
     """Write ``run.json`` and ``recipe.toml`` for a run; returns the run.json dict."""
-    import keras
-    import tensorflow as tf
+    import keras  # lazy: heavy import
+    import tensorflow as tf  # lazy: heavy import
 
-    import kerasrnn
-    from kerasrnn.recipes import to_toml
 
     info = {
         "task": recipe["run"]["task"],
@@ -553,7 +550,7 @@ def load_model_file(model_path: Path):
     if bad_member is not None or not {"config.json", "model.weights.h5"} <= names:
         what = f"a damaged member {bad_member}" if bad_member else "missing config.json or model.weights.h5"
         raise UserError(f"{model_path} is corrupt ({what}); {fix}")
-    import keras
+    import keras  # lazy: heavy import
 
     import kerasrnn.dropout  # noqa: F401  (registers PhiloxDropout)
     import kerasrnn.layers  # noqa: F401  (registers the serializable layers)

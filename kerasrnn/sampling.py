@@ -42,7 +42,7 @@ UNKNOWN_POLICIES = ("error", "skip")
 
 
 def _tf():
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     return tf
 
@@ -229,7 +229,7 @@ class KerasStep:
     traceable = True
 
     def __init__(self, model, batch_size: int | None = None):
-        from kerasrnn.streaming import build_step_model
+        from kerasrnn.streaming import build_step_model  # lazy: imports Keras; this module stays light
 
         self.model = build_step_model(model, batch_size=batch_size)
         self.state_sizes = [int(t.shape[-1]) for t in self.model.inputs[1:]]

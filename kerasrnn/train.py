@@ -31,6 +31,7 @@ import csv
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -38,6 +39,7 @@ import numpy as np
 
 from kerasrnn import atomic, cells
 from kerasrnn.errors import UserError
+from kerasrnn.plots import pyplot, save_png
 from kerasrnn.recipes import TrainConfig  # noqa: F401  (the [train] section; re-exported)
 
 
@@ -257,7 +259,6 @@ def read_model_weights(model: keras.Model, path: Path) -> list:
 
 def load_model_weights(model: keras.Model, path: Path) -> None:
     """``model.load_weights(path)`` without Keras' warning about an optimizer that is not built yet."""
-    import warnings
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
@@ -443,7 +444,6 @@ def read_history(path: Path) -> list[dict]:
 
 def plot_history(history: list[dict], target: Path) -> None:
     """Write a PNG of every metric per epoch (train solid, validation dashed)."""
-    from kerasrnn.plots import pyplot, save_png
 
     plt = pyplot()
 

@@ -27,6 +27,14 @@ import time
 
 import numpy as np
 
+from kerasrnn.errors import UserError
+from kerasrnn.export import exporter
+from kerasrnn.export import tflite as tflite_mod
+from kerasrnn.export.classification import Classifier
+from kerasrnn.export.generation import TFLiteStep
+from kerasrnn.export.tokenizer import Tokenizer
+from kerasrnn.sampling import KerasStep
+
 
 def _median_time(fn, n: int, repeats: int) -> float:
     """Median seconds per call of `fn` over `repeats` batches of `n` calls (after one warm-up)."""
@@ -42,10 +50,8 @@ def _median_time(fn, n: int, repeats: int) -> float:
 
 def bench_generation(run, content: bytes, n: int, repeats: int, batch: int) -> dict:
     """Microseconds per character: LiteRT step vs the Keras step model in a `tf.function`."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
-    from kerasrnn.export.generation import TFLiteStep
-    from kerasrnn.sampling import KerasStep
 
     lite = TFLiteStep(content)
     state = {"lite": lite.initial_states(1)}
@@ -109,10 +115,8 @@ def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) 
     Keras: the model (a `tf.function` on raw strings, padded to ``max_len`` by
     its ``TextVectorization``) on consecutive chunks of `batch` sentences.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
-    from kerasrnn.export.classification import Classifier
-    from kerasrnn.export.tokenizer import Tokenizer
 
     texts = np.load(run.path / "samples.npz")["text"].astype(str).tolist()
     texts = (texts * (n // max(1, len(texts)) + 1))[:max(n, 1)]
@@ -138,9 +142,8 @@ def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) 
 
 def bench_forecasting(run, content: bytes, n: int, repeats: int, batch: int) -> dict:
     """Windows per second at batch 1 and `batch`: LiteRT vs Keras."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
-    from kerasrnn.export import tflite as tflite_mod
 
     x = np.load(run.path / "samples.npz")["x"].astype(np.float32)
     if x.ndim == 2:
@@ -174,9 +177,6 @@ def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32) -> dic
         ``{"run", "task", "sizes_bytes": {mode: bytes}, "size_ratio": {mode: x},
         "speed": {name: value}, "repeats"}``.
     """
-    from kerasrnn.errors import UserError
-    from kerasrnn.export import exporter
-    from kerasrnn.export import tflite as tflite_mod
 
     for name, value in (("calls", calls), ("repeats", repeats), ("batch", batch)):
         if value < 1:

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from kerasrnn.errors import UserError
+from kerasrnn.recipes import load_recipe
+from kerasrnn.tasks import registry
 
 
 @dataclass
@@ -121,7 +124,7 @@ def macro_series() -> list[tuple[str, float]] | None:
     """US real GDP, quarterly 1959Q1–2009Q3, as ``[(YYYY-MM, value)]`` from the copy statsmodels ships
     (offline), or None without statsmodels: the issue's "quarterly macro series with a trend"."""
     try:
-        from statsmodels.datasets import macrodata
+        from statsmodels.datasets import macrodata  # lazy: heavy import
     except ImportError:
         return None
     d = macrodata.load_pandas().data
@@ -131,7 +134,7 @@ def macro_series() -> list[tuple[str, float]] | None:
 def sarimax_rmse(values: np.ndarray, test_start: int, order, seasonal_order, trend) -> tuple[float | None, str]:
     """One-step-ahead test RMSE of SARIMAX fitted on ``values[:test_start]`` (None, note if unavailable)."""
     try:
-        from statsmodels.tsa.statespace.sarimax import SARIMAX
+        from statsmodels.tsa.statespace.sarimax import SARIMAX  # lazy: heavy import
     except ImportError:
         return None, "statsmodels not installed (pip install \"kerasrnn[bench]\")"
     y = np.asarray(values, np.float64)
@@ -145,8 +148,6 @@ def sarimax_rmse(values: np.ndarray, test_start: int, order, seasonal_order, tre
 
 def run_recipe(recipe: str, runs_dir: Path, spec: SeriesSpec, seed: int, extra: list[str]) -> dict:
     """Train the recipe on one series (what ``kerasrnn recipe run`` does); returns metrics.json."""
-    from kerasrnn.recipes import load_recipe
-    from kerasrnn.tasks import registry
 
     name = f"{spec.name}-seed{seed}"
     sets = ["data.source=series_csv", f"data.path={spec.path}", f"data.column={spec.column}",
@@ -199,7 +200,6 @@ def run_benchmark(data_dir=None, recipe: str = "series-forecast", seeds: int = 3
         out: folder for the report, the generated CSVs and the runs.
         log: progress output, one line per call.
     """
-    from kerasrnn.errors import UserError
 
     if seeds < 1:
         raise UserError(f"seeds must be at least 1, got {seeds}")

@@ -48,15 +48,15 @@ def _free_ports(n: int) -> list[int]:
 
 def worker(out: str, units: int, layers: int, seq_len: int, batch: int, steps: int) -> None:
     """One measuring process (run by `measure` as ``python -m kerasrnn.bench.scale``)."""
-    import numpy as np
+    import numpy as np  # lazy (this whole block): the worker sets TensorFlow up before anything imports it
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
-    from kerasrnn import distribute
+    from kerasrnn import distribute  # lazy: after the thread setting above
 
     placement = distribute.activate({"strategy": "multi_worker" if os.environ.get("TF_CONFIG") else "one_device",
                                      "peer_timeout_seconds": 120})
-    import keras
+    import keras  # lazy (this block): only once the strategy exists, as MultiWorkerMirroredStrategy needs
 
     from kerasrnn import data, train
     from kerasrnn.recipes import TrainConfig

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from kerasrnn import atomic
 from kerasrnn.commands.flags import settings_as_flags
 from kerasrnn.commands.lazy import LazyGroup
 
@@ -37,7 +38,6 @@ def bench():
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
 def bench_export(run_dir, calls, repeats, batch, json_out):
     """TFLite float32/float16/int8 sizes and LiteRT vs Keras speed (batch 1 vs --batch)."""
-    from kerasrnn import atomic
     from kerasrnn.bench import export as bench_lib  # deliberately lazy: imports TensorFlow
 
     with settings_as_flags({"calls": "--calls", "repeats": "--repeats", "batch": "--batch"}):

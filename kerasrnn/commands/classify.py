@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from kerasrnn.commands.flags import settings_as_flags
+from kerasrnn.data.files import read_text_file
 from kerasrnn.errors import UserError
+from kerasrnn.rundir import load_run
 
 
 @click.command()
@@ -22,10 +24,8 @@ from kerasrnn.errors import UserError
               help="Run this exported SavedModel ('classify' signature); then every argument is a text.")
 def classify(run_dir, texts, file_, encoding, batch_size, tflite_file, savedmodel_dir):
     """Print the predicted class and its probability for each text (tab-separated)."""
-    from kerasrnn.data.files import read_text_file
-    from kerasrnn.export.runners import cli_artifact
-    from kerasrnn.rundir import load_run
-    from kerasrnn.tasks.classification import predict_probs
+    from kerasrnn.export.runners import cli_artifact  # lazy: imports TensorFlow
+    from kerasrnn.tasks.classification import predict_probs  # lazy: imports TensorFlow
 
     if (tflite_file or savedmodel_dir) and run_dir is not None:
         texts = (run_dir, *texts)  # no RUN_DIR with an artifact: the first argument is a text too

@@ -7,6 +7,9 @@ import os
 
 import click
 
+from kerasrnn import data as kd
+from kerasrnn.data import prepare_tfds
+from kerasrnn.data.labeled import read_rows
 from kerasrnn.errors import UserError
 
 
@@ -23,7 +26,6 @@ def data():
               help="TFDS data dir to prepare into (default: $TFDS_DATA_DIR, else ~/tensorflow_datasets).")
 def prepare(name, manual_dir, data_dir):
     """Prepare TFDS dataset NAME from already-downloaded files (no network needed)."""
-    from kerasrnn.data import prepare_tfds
 
     root = prepare_tfds(name, manual_dir=manual_dir, data_dir=data_dir)
     click.echo(f"{name} is prepared in {root}")
@@ -70,14 +72,12 @@ def inspect(source, text_column, label_column, no_quoting, encoding, split):
 
 
 def _inspect(source, text_column, label_column, no_quoting, encoding, split) -> list[str]:
-    from kerasrnn import data as kd
 
     if source.startswith("tfds:"):
         lines = _summarise_text(kd.load_tfds_text(source[5:], split))
     elif os.path.isdir(source):
         lines = _summarise_examples(*kd.load_class_folders(source, encoding=encoding))
     elif os.path.splitext(source)[1].lower() in (".csv", ".tsv", ".tab"):
-        from kerasrnn.data.labeled import read_rows
 
         rows = read_rows(source, quoting=not no_quoting, encoding=encoding)
         if text_column is None or label_column is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kerasrnn.export import FORMATS, QUANTIZE
+from kerasrnn.export import export_run
 
 
 @click.command()
@@ -23,6 +24,5 @@ def export(run_dir, fmt, quantize):
       kerasrnn export saved_models/shakespeare-char --format tflite --quantize int8
       kerasrnn export saved_models/imdb-lstm --format savedmodel
     """
-    from kerasrnn.export import export_run
 
     export_run(run_dir, fmt, quantize, log=click.echo)

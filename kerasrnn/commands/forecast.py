@@ -6,8 +6,13 @@ import dataclasses
 from pathlib import Path
 
 import click
+import numpy as np
 
+from kerasrnn import data
 from kerasrnn.errors import UserError
+from kerasrnn.plots import pyplot, save_png
+from kerasrnn.recipes import section
+from kerasrnn.rundir import load_run
 
 
 @click.command()
@@ -31,11 +36,7 @@ def forecast(run_dir, steps, input_, column, no_header, plot, tflite_file, saved
     A next-value model rolls forward autoregressively; a direct model (model.head =
     "direct") gives up to its eval.horizon values at once.
     """
-    import numpy as np
-
-    from kerasrnn.recipes import section
-    from kerasrnn.rundir import load_run
-    from kerasrnn.tasks.forecasting import ForecastData, load_table
+    from kerasrnn.tasks.forecasting import ForecastData, load_table  # lazy: imports TensorFlow
 
     run = load_run(run_dir, task="forecasting", load_model=False)
     info = run.info
@@ -66,7 +67,7 @@ def forecast(run_dir, steps, input_, column, no_header, plot, tflite_file, saved
                         "unknown, so it forecasts 1 step; use --steps 1, or train with model.head = \"direct\"")
     fn = None
     if tflite_file or savedmodel_dir:  # the exported artifact predicts; RUN_DIR gives the history and recipe
-        from kerasrnn.export.runners import cli_artifact
+        from kerasrnn.export.runners import cli_artifact  # lazy: imports TensorFlow
 
         artifact = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="forecasting")
         if int(artifact.manifest.get("window", window)) != window:
@@ -88,12 +89,9 @@ def forecast(run_dir, steps, input_, column, no_header, plot, tflite_file, saved
 
 def _forecast(run, history, window: int, steps: int, head: str, fn=None):
     """`steps` future target values in original units (`fn`: an exported artifact's predict)."""
-    import numpy as np
-
-    from kerasrnn.tasks.forecasting import predict, rollout
+    from kerasrnn.tasks.forecasting import predict, rollout  # lazy: imports TensorFlow
 
     if run.scaler.get("kind") == "minmax":  # runs made before the scaling moved into the model
-        from kerasrnn import data
 
         scaler = data.MinMaxScaler.from_dict(run.scaler)
         return scaler.inverse_transform(rollout(run.model, scaler.transform(history[-window:, 0]), steps, fn=fn))
@@ -105,9 +103,6 @@ def _forecast(run, history, window: int, steps: int, head: str, fn=None):
 
 
 def _plot(target: Path, history, future) -> None:
-    import numpy as np
-
-    from kerasrnn.plots import pyplot, save_png
 
     plt = pyplot()
     shown = history[-4 * len(future):]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from kerasrnn.commands.flags import settings_as_flags
+from kerasrnn.rundir import load_run
 from kerasrnn.sampling import UNKNOWN_POLICIES
+from kerasrnn.sampling import Sampler, encode, validate_options
 
 FLAGS = {"seed_text": "--seed-text", "length": "--length", "temperature": "--temperature", "top_k": "--top-k",
          "top_p": "--top-p", "num_samples": "--num-samples", "unknown='skip'": "--unknown skip",
@@ -42,9 +44,7 @@ def generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples,
 
 def _generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples, seed, unknown,
               tflite_file, savedmodel_dir) -> list[str]:
-    from kerasrnn.export.runners import cli_artifact, sampling_defaults
-    from kerasrnn.rundir import load_run
-    from kerasrnn.sampling import Sampler, encode, validate_options
+    from kerasrnn.export.runners import cli_artifact, sampling_defaults  # lazy: imports TensorFlow
 
     if tflite_file or savedmodel_dir:
         sampler = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="generation")

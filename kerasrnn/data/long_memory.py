@@ -170,7 +170,7 @@ def dataset(task: str, T: int, batch_size: int, seed: int = 0, **kwargs):
     >>> next(iter(ds))[0].shape  # doctest: +SKIP
     TensorShape([4, 5, 2])
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     x0, y0 = generate(task, 1, T, seed=0, **kwargs)
     spec = (tf.TensorSpec((batch_size,) + x0.shape[1:], tf.as_dtype(x0.dtype)),

@@ -14,7 +14,7 @@ SHUFFLE_BUFFER = 10_000
 
 
 def _tf():
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     return tf
 

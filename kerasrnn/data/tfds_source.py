@@ -17,6 +17,7 @@ import os
 import socket
 import urllib.parse
 
+from kerasrnn.data.text import join_texts
 from kerasrnn.errors import UserError
 
 CONNECT_TIMEOUT_S = 3.0
@@ -28,7 +29,7 @@ FIND_NAMES_HINT = (
 
 def _tfds():
     try:
-        import tensorflow_datasets as tfds
+        import tensorflow_datasets as tfds  # lazy: heavy import
     except ImportError as e:
         raise UserError(f"tensorflow-datasets is not usable ({e}); pip install tensorflow-datasets importlib_resources") from None
     return tfds
@@ -181,7 +182,6 @@ def load_tfds_text(name: str, split: str, text_key: str = "text", data_dir: str 
     >>> len(text)  # doctest: +SKIP
     1003854
     """
-    from kerasrnn.data.text import join_texts
 
     builder, ds = _dataset(name, split, data_dir)
     _check_key(builder, text_key, "text_key")

@@ -26,6 +26,6 @@ QUANTIZE = ("none", "float16", "int8")
 
 def export_run(run_dir, fmt: str, quantize: str = "none", log=print):
     """See `kerasrnn.export.exporter.export_run` (imported lazily: TensorFlow is heavy)."""
-    from kerasrnn.export.exporter import export_run as _export_run
+    from kerasrnn.export.exporter import export_run as _export_run  # lazy: imports TensorFlow
 
     return _export_run(run_dir, fmt, quantize, log=log)

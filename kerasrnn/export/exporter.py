@@ -43,6 +43,7 @@ from kerasrnn.export import manifest as manifest_mod
 from kerasrnn.export import parity
 from kerasrnn.export import savedmodel as savedmodel_mod
 from kerasrnn.export import tflite as tflite_mod
+from kerasrnn.rundir import load_run
 
 MODEL_FILES = {"keras": "model.keras", "tflite": "model.tflite", "savedmodel": "saved_model.pb"}
 
@@ -81,7 +82,6 @@ def task_module(task):
 
 
 def load_run_samples(run_dir):
-    from kerasrnn.rundir import load_run
 
     run = load_run(run_dir)
     task_module(run.info.get("task"))

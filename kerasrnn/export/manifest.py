@@ -15,7 +15,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+from importlib.metadata import version
 from pathlib import Path
+import kerasrnn
+from kerasrnn.errors import UserError
 
 NAME = "manifest.json"
 
@@ -42,14 +45,11 @@ def file_table(directory: Path) -> dict:
 
 def versions() -> dict:
     """Versions of kerasrnn, TensorFlow, Keras and ai-edge-litert."""
-    import keras
-    import tensorflow as tf
+    import keras  # lazy: heavy import
+    import tensorflow as tf  # lazy: heavy import
 
-    import kerasrnn
 
     try:
-        from importlib.metadata import version
-
         litert = version("ai-edge-litert")
     except Exception:  # not installed as a distribution
         litert = None
@@ -71,7 +71,6 @@ def write(directory: Path, fields: dict) -> dict:
 
 def read(directory: Path) -> dict:
     """The ``manifest.json`` of an export directory (`UserError` if missing or unreadable)."""
-    from kerasrnn.errors import UserError
 
     path = Path(directory) / NAME
     if not path.is_file():
@@ -105,7 +104,6 @@ def check(directory: Path, manifest: dict | None = None) -> dict:
 
     >>> manifest = check("saved_models/run/export/tflite")  # doctest: +SKIP
     """
-    from kerasrnn.errors import UserError
 
     manifest = read(directory) if manifest is None else manifest
     bad = verify(directory, manifest)

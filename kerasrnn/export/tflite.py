@@ -39,6 +39,8 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from kerasrnn.errors import UserError
 from kerasrnn.export import QUANTIZE
 from kerasrnn.export.builtins_check import check_builtins_only
@@ -50,7 +52,7 @@ LOOP_NO_FULL_INTEGER = ("not attempted: full-integer calibration of a recurrent 
 
 
 def _tf():
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     tf.autograph.set_verbosity(0)
     return tf
@@ -108,7 +110,7 @@ def while_loops(model):
     >>> with while_loops(model):  # doctest: +SKIP
     ...     concrete = frozen_function(model, [tf.TensorSpec((None, 40, 1), tf.float32, name="window")], ["y"])
     """
-    from kerasrnn.layers.base import RecurrentLayer
+    from kerasrnn.layers.base import RecurrentLayer  # lazy: imports Keras; this module stays light
 
     layers = [layer for layer in model._flatten_layers() if isinstance(layer, RecurrentLayer)]
     for layer in layers:
@@ -135,7 +137,7 @@ def frozen_function(model, input_specs, output_names):
         A concrete function ``(**inputs) -> {name: tensor}`` without variables.
     """
     tf = _tf()
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # lazy: heavy import
 
     def call(*args):
         out = model(list(args) if len(args) > 1 else args[0], training=False)
@@ -258,7 +260,7 @@ def open_signature(source, signature: str = SIGNATURE):
     >>> runner = open_signature("export/tflite/model.tflite")  # doctest: +SKIP
     >>> runner(token_ids=ids)["probs"]  # doctest: +SKIP
     """
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # lazy: heavy import
 
     what = "the TFLite model" if isinstance(source, (bytes, bytearray)) else str(source)
     try:
@@ -275,8 +277,6 @@ def open_signature(source, signature: str = SIGNATURE):
 
 def signature_io(runner) -> dict:
     """``{"inputs": {name: {shape, dtype}}, "outputs": {...}}`` of a signature runner (-1 = dynamic)."""
-    import numpy as np
-
     def spec(d):
         shape = d.get("shape_signature", d["shape"])
         return {"shape": [None if int(s) < 0 else int(s) for s in shape], "dtype": np.dtype(d["dtype"]).name}

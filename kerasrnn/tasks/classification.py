@@ -58,19 +58,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import dataclasses
+
 import keras
 import numpy as np
 
-from kerasrnn import atomic, rundir, train
+from kerasrnn import atomic, data, rundir, train
+from kerasrnn.data.files import expand_paths, read_text_file
 from kerasrnn.dropout import PhiloxDropout, TokenDropout
 from kerasrnn.errors import UserError
+from kerasrnn.plots import pyplot, save_png
 from kerasrnn.pooling import ConcatPooling
 from kerasrnn.recipes import RunConfig, section
+from kerasrnn.rundir import load_run
 from kerasrnn.tasks import folds as cv
-from kerasrnn.tasks.common import canonical_cell, check_model_config, print_metrics, rnn_stack, round_floats
-
 from kerasrnn.tasks.classification_schema import (  # noqa: F401  (SCHEMA: re-exported)
     POOLINGS, SCHEMA, SOURCES, ClassificationData, ClassificationEval, TextClassifierModel)
+from kerasrnn.tasks.common import canonical_cell, check_model_config, print_metrics, rnn_stack, round_floats
+from kerasrnn.tasks.ngram_baseline import train_ngram_baseline
 
 
 # ----------------------------------------------------------------------------- data
@@ -93,7 +98,6 @@ def _as_pair(split) -> tuple[list[str], np.ndarray]:
 
 def load_local_examples(cfg: ClassificationData):
     """``(texts, labels, class_names)`` of a local source (csv, class_folders, class_files)."""
-    from kerasrnn import data
 
     if cfg.source == "csv":
         if not cfg.path:
@@ -116,7 +120,6 @@ def load_local_examples(cfg: ClassificationData):
 
 def load_side_file(cfg: ClassificationData, key: str, class_names: list[str]) -> tuple[list[str], np.ndarray]:
     """Read ``data.test_path`` / ``data.val_path`` (`key`) with the training file's columns and classes."""
-    from kerasrnn import data
 
     path = getattr(cfg, key)
     if cfg.source != "csv":
@@ -137,7 +140,6 @@ def _rescaled(fractions, drop: list[int]) -> tuple[float, float, float]:
 
 def load_splits(cfg: ClassificationData, seed: int) -> Splits:
     """Load the configured source and split it into train/validation/test."""
-    from kerasrnn import data
 
     if cfg.source == "tfds":
         if cfg.test_path or cfg.val_path:
@@ -178,7 +180,6 @@ def load_splits(cfg: ClassificationData, seed: int) -> Splits:
 
 def load_cv_examples(cfg: ClassificationData, seed: int) -> tuple[list[str], np.ndarray, list[str]]:
     """All examples cross-validation folds are drawn from (TFDS: the training split)."""
-    from kerasrnn import data
 
     if cfg.test_path or cfg.val_path:
         raise UserError("eval.folds > 0 cross-validates over data.path, so data.test_path / data.val_path "
@@ -201,7 +202,6 @@ def load_cv_examples(cfg: ClassificationData, seed: int) -> tuple[list[str], np.
 
 def pretrained_source(path: str):
     """Load the run `model.init_from` names and check it has a word vocabulary; returns its model."""
-    from kerasrnn.rundir import load_run
 
     try:
         run = load_run(path)
@@ -290,9 +290,8 @@ def build_models(cfg: TextClassifierModel, num_classes: int, train_texts: list[s
 
 
 def _ids_dataset(texts, labels, vectorizer, batch_size: int, shuffle: bool, seed: int, repeat: bool):
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
-    from kerasrnn import data
 
     ds = data.text_dataset(texts, labels, batch_size, shuffle=shuffle, seed=seed)
     ds = ds.map(lambda x, y: (vectorizer(x), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -325,7 +324,6 @@ def check_pretraining(model_cfg: TextClassifierModel, data_cfg: ClassificationDa
 
 def load_pretrain_texts(cfg: ClassificationData) -> list[str]:
     """The non-empty lines of ``data.pretrain_paths`` (none when it is empty)."""
-    from kerasrnn.data.files import expand_paths, read_text_file
 
     if not cfg.pretrain_paths:
         return []
@@ -369,7 +367,7 @@ def language_model_dataset(texts, vectorizer, batch_size: int, shuffle: bool, se
 
     Targets at or above `output_tokens` become the OOV id 1.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     ds = tf.data.Dataset.from_tensor_slices(np.array(list(texts), dtype=object))
     if shuffle:
@@ -407,7 +405,6 @@ def pretrain_language_model(ids_model, vectorizer, texts: list[str], val_texts: 
         ``best_val_loss`` is Keras' weighted loss, summed over the directions and
         averaged over all ``max_len`` positions (padding counts with weight 0), not nats per word.
     """
-    import dataclasses
 
     folder = work / "pretrain"
     folder.mkdir(parents=True, exist_ok=True)
@@ -474,7 +471,6 @@ def classification_metrics(y_true, y_pred, class_names: list[str]) -> dict:
 
 def plot_confusion(cm: list[list[int]], class_names: list[str], target: Path) -> None:
     """Draw the confusion matrix (rows true, columns predicted) as a PNG."""
-    from kerasrnn.plots import pyplot, save_png
 
     plt = pyplot()
 
@@ -543,7 +539,6 @@ def baseline_scores(train_split, val_split, test_split, class_names: list[str], 
     also has ``"ensemble"``: accuracy and macro-F1 of the mean of the two models'
     probabilities (fixed equal weights, nothing tuned).
     """
-    from kerasrnn.tasks.ngram_baseline import train_ngram_baseline
 
     start = time.monotonic()
     model = train_ngram_baseline(train_split, val_split, len(class_names), seed=seed)

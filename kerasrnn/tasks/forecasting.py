@@ -43,13 +43,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasrnn import atomic, rundir, train
-from kerasrnn.data.series import SeriesTable
+from kerasrnn import atomic, data, rundir, train
+from kerasrnn.data.series import SeriesTable, load_series_table
 from kerasrnn.data.transforms import SeriesScaling
 from kerasrnn.errors import UserError
+from kerasrnn.plots import pyplot, save_png
 from kerasrnn.recipes import RunConfig, section
 from kerasrnn.tasks import baselines
 from kerasrnn.tasks.common import canonical_cell, check_model_config, print_metrics, rnn_stack, round_floats
+from kerasrnn.tasks.forecast_layers import SeriesScaling as ScalingLayer
+from kerasrnn.tasks.forecast_layers import SeriesUnscaling
 from kerasrnn.tasks.forecasting_schema import (  # noqa: F401  (HEADS, SCHEMA: re-exported)
     HEADS, SCHEMA, SOURCES, ForecastData, ForecastEval, ForecastModel)
 
@@ -59,7 +62,6 @@ from kerasrnn.tasks.forecasting_schema import (  # noqa: F401  (HEADS, SCHEMA: r
 
 def load_table(cfg: ForecastData, seed: int) -> SeriesTable:
     """The whole series (original units, target first) for the configured source."""
-    from kerasrnn import data
 
     if cfg.source == "sine":
         values = data.sine_wave(cfg.n, cfg.start, cfg.stop, cfg.amplitude, cfg.noise, seed)
@@ -67,7 +69,6 @@ def load_table(cfg: ForecastData, seed: int) -> SeriesTable:
     if cfg.source == "series_csv":
         if not cfg.path:
             raise UserError("data.path is empty: give the CSV file, e.g. data.path = \"series.csv\"")
-        from kerasrnn.data.series import load_series_table
 
         return load_series_table(cfg.path, [cfg.column, *cfg.inputs], cfg.header, cfg.delimiter or None,
                                  cfg.date_column, cfg.missing)
@@ -132,8 +133,6 @@ def build_model(window: int, n_features: int, outputs: int, cfg: ForecastModel,
         ``forecast`` (B, H) in original units; ``core`` shares its layers and stops
         at the head (scaled units ``z``), which is what training fits.
     """
-    from kerasrnn.tasks.forecast_layers import SeriesScaling as ScalingLayer
-    from kerasrnn.tasks.forecast_layers import SeriesUnscaling
 
     check_model_config(cfg.units, cfg.num_layers, cfg.dropout)
     if cfg.target == "level" and scaling.scaling == "window":
@@ -150,7 +149,7 @@ def build_model(window: int, n_features: int, outputs: int, cfg: ForecastModel,
 
 
 def _predict_fn(model):
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     return tf.function(lambda x: model(x, training=False))
 
@@ -245,7 +244,7 @@ def apply_shrink(model: keras.Model, alpha: np.ndarray) -> None:
 
 
 def _dataset(x, z, batch_size: int, shuffle: bool, seed: int, repeat: bool):
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), z.astype(np.float32)))
     if shuffle:
@@ -276,7 +275,6 @@ def plot_forecast(target: Path, series: np.ndarray, test_start: int, one_step: n
         dates: x values (N,) (dates) instead of indices.
         path_label: legend label of `path`.
     """
-    from kerasrnn.plots import pyplot, save_png
 
     plt = pyplot()
     panels = 3 if horizon_rmse else 2

@@ -18,11 +18,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasrnn import rundir, train
+from kerasrnn import atomic, data, rundir, train
 from kerasrnn.errors import UserError
 from kerasrnn.recipes import RunConfig, section
-from kerasrnn.tasks.generation_schema import SCHEMA, SOURCES, CharModel, GenerationData, GenerationEval  # noqa: F401
+from kerasrnn.sampling import UNKNOWN_POLICIES, Sampler, encode, validate_options
 from kerasrnn.tasks.common import canonical_cell, check_model_config, print_metrics, rnn_stack, round_floats
+from kerasrnn.tasks.generation_schema import SCHEMA, SOURCES, CharModel, GenerationData, GenerationEval  # noqa: F401
 
 
 # ----------------------------------------------------------------------------- data
@@ -30,7 +31,6 @@ from kerasrnn.tasks.common import canonical_cell, check_model_config, print_metr
 
 def load_texts(cfg: GenerationData, seed: int) -> tuple[str, str]:
     """(train_text, val_text) for the configured source."""
-    from kerasrnn import data
 
     if cfg.source == "tfds":
         data_dir = cfg.data_dir or None
@@ -109,8 +109,6 @@ def run(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -> dict:
     Returns:
         The metrics dict (also written to ``metrics.json``).
     """
-    from kerasrnn import data
-    from kerasrnn.sampling import UNKNOWN_POLICIES, Sampler, encode, validate_options
 
     run_cfg = section(recipe, "run", RunConfig)
     data_cfg = section(recipe, "data", GenerationData)
@@ -190,7 +188,6 @@ def run(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -> dict:
 
 def _write_samples(path: Path, ids: np.ndarray, seq_len: int, limit: int = 256) -> None:
     """``samples.npz``: up to `limit` validation windows ``x`` (N, T) and next tokens ``y``."""
-    from kerasrnn import atomic
 
     n = min(limit, (len(ids) - 1) // seq_len)
     starts = np.arange(n) * seq_len

@@ -31,7 +31,7 @@ __all__ = ["train_ngram_baseline"]
 
 
 def _dataset(texts, labels, vectorizer, batch_size: int, shuffle: bool, seed: int):
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     ds = tf.data.Dataset.from_tensor_slices((np.array(texts, dtype=object), np.asarray(labels, np.int32)))
     if shuffle:
@@ -61,7 +61,7 @@ def train_ngram_baseline(train: tuple[list[str], np.ndarray], val: tuple[list[st
         A `keras.Model` mapping a string tensor (B,) to class probabilities (B, K),
         holding the weights of the epoch with the lowest validation loss.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: heavy import
 
     vectorizer = keras.layers.TextVectorization(max_tokens=max_tokens, output_mode="tf_idf", ngrams=2,
                                                 standardize="lower_and_strip_punctuation", name="ngram_tfidf")

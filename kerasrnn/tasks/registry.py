@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from kerasrnn import distribute
 from kerasrnn.errors import UserError
 
 
@@ -66,6 +67,5 @@ def schema(task: str) -> dict[str, type]:
 
 def runner(task: str):
     """The run function of `task`, run inside its recipe's ``train.strategy`` (`kerasrnn.distribute`)."""
-    from kerasrnn import distribute
 
     return distribute.placed_runner(load(entry(task).run))
