@@ -9,7 +9,8 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 import kerasrnn.layers as krl
-from kerasrnn.bench.layers import GATES, BenchConfig, bench_layers, forward_flops, parse_cells
+from kerasrnn.bench.layers import GATES, BenchConfig, forward_flops, parse_cells
+from kerasrnn.commands.bench import bench_layers
 from kerasrnn.cli import main
 from kerasrnn.errors import UserError
 

@@ -20,15 +20,14 @@ import dataclasses
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 
 from kerasrnn import atomic, cells
 from kerasrnn.claims import long_memory, measure, params, report
-from kerasrnn.errors import UserError
 
 CELLS = cells.CANONICAL_CELLS
 
@@ -79,7 +78,7 @@ class BenchConfig:
 
 
 def _log(msg: str) -> None:
-    click.echo(f"[bench claims] {msg}", err=True)
+    print(f"[bench claims] {msg}", file=sys.stderr, flush=True)
 
 
 def run_claims(cfg: BenchConfig, out_dir: Path) -> dict:
@@ -148,31 +147,11 @@ def run_claims(cfg: BenchConfig, out_dir: Path) -> dict:
     meas["claims"] = report.verdicts(meas)
     meas["config"]["seconds"] = round(time.perf_counter() - t0, 1)
     atomic.write_text(out_dir / "claims.md", report.markdown(meas, meas["claims"]))
-    atomic.write_text(out_dir / "claims.json", json.dumps(meas, indent=1, default=_json_default) + "\n")
+    atomic.write_text(out_dir / "claims.json", json.dumps(meas, indent=1, default=json_default) + "\n")
     report.plot(meas, out_dir)
     _log(f"done in {meas['config']['seconds']} s")
     return meas
 
 
-def _json_default(value):
+def json_default(value):
     return str(value)
-
-
-@click.command("claims")
-@click.option("--quick", is_flag=True, help="CI-sized run (~1-2 minutes on 2 cores).")
-@click.option("--json", "as_json", is_flag=True, help="Print the measurements and verdicts as JSON.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("bench_results/claims"), show_default=True,
-              help="Folder for claims.md, claims.json and the plots (replaced atomically).")
-def bench_claims(quick: bool, as_json: bool, out_dir: Path):
-    """Measure the seeds' SimpleRNN vs LSTM vs GRU table: params, speed, memory, gradients, long memory."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir} is a file; give a folder path")
-    cfg = BenchConfig.quick_config() if quick else BenchConfig()
-    with atomic.atomic_dir(out_dir) as tmp:
-        meas = run_claims(cfg, tmp)
-    if as_json:
-        click.echo(json.dumps(meas, indent=1, default=_json_default))
-    else:
-        click.echo((out_dir / "claims.md").read_text(encoding="utf-8"))
-        click.echo(f"Wrote {out_dir}/claims.md, claims.json, grad_norm_init.png, speed_memory.png, long_memory/")

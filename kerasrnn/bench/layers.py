@@ -38,14 +38,12 @@ with a measured float32 matmul peak: a ``(B·T, I+H) × (I+H, G·H)`` sgemm.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
-import click
 import numpy as np
 
 from kerasrnn import cells as cell_registry
@@ -452,46 +450,13 @@ def parse_cells(text: str) -> tuple[str, ...]:
     return tuple(cells)
 
 
-def _positive(name):
-    def check(ctx, param, value):
+def config_from(cells: str = "lstm,gru,simple_rnn", quick: bool = False, torch: bool = True,
+                user_path: bool = False, **sizes) -> BenchConfig:
+    """A `BenchConfig` from the command's options: `sizes` (batch, length, input, units, reps,
+    warmup; None = default, or the quick size) must be >= 1 (warmup >= 0)."""
+    for name, value in sizes.items():
         if value is not None and value < (0 if name == "warmup" else 1):
-            raise UserError(f"--{name} must be {'>= 0' if name == 'warmup' else '>= 1'}, got {value}")
-        return value
-
-    return check
-
-
-@click.command("layers")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
-@click.option("--cells", default="lstm,gru,simple_rnn", show_default=True, help="Comma-separated cells.")
-@click.option("--batch", type=int, callback=_positive("batch"), help="Batch size [default: 64].")
-@click.option("--length", type=int, callback=_positive("length"), help="Sequence length [default: 100].")
-@click.option("--input", "input_", type=int, callback=_positive("input"), help="Input features [default: 128].")
-@click.option("--units", type=int, callback=_positive("units"), help="Hidden units [default: 256].")
-@click.option("--reps", type=int, callback=_positive("reps"), help="Measured rounds [default: 10].")
-@click.option("--warmup", type=int, callback=_positive("warmup"), help="Discarded rounds [default: 3].")
-@click.option("--quick", is_flag=True, help="Small sizes and few reps (B8 T12 16->32, 3 reps) for a smoke run.")
-@click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if installed.")
-@click.option("--user-path", is_flag=True,
-              help="Time Sequential + compile defaults + train_on_batch/predict_on_batch instead of raw steps.")
-def bench_layers(as_json, cells, batch, length, input_, units, reps, warmup, quick, no_torch, user_path):
-    """Training-step and inference time: kerasrnn vs keras.layers (XLA on/off) vs PyTorch.
-
-    Interleaved rounds in one process; medians, speed-ups against the built-in
-    in its faster XLA setting and against PyTorch, and GFLOP/s against a
-    measured matmul peak. Example: kerasrnn bench layers --cells lstm --reps 20
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
-
-    tf.get_logger().setLevel("ERROR")  # one tf.function per contender is intended
+            raise UserError(f"{name} must be {'>= 0' if name == 'warmup' else '>= 1'}, got {value}")
     base = QUICK if quick else asdict(BenchConfig())
-    given = {"batch": batch, "length": length, "input": input_, "units": units, "reps": reps, "warmup": warmup}
-    sizes = {k: (v if v is not None else base[k]) for k, v in given.items()}
-    cfg = BenchConfig(cells=parse_cells(cells), torch=not no_torch, user_path=user_path, **sizes)
-    echo = (lambda msg: click.echo(msg, err=True)) if not as_json else (lambda msg: None)
-    report = run_bench(cfg, echo)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        click.echo(format_table(report))
+    merged = {k: (sizes.get(k) if sizes.get(k) is not None else base[k]) for k in QUICK}
+    return BenchConfig(cells=parse_cells(cells), torch=torch, user_path=user_path, **merged)

@@ -17,8 +17,8 @@ from kerasrnn.commands.lazy import LazyGroup
 
 # name -> "module:attribute" of its click command (imported on first use).
 BENCHES = {
-    "layers": "kerasrnn.bench.layers:bench_layers",
-    "claims": "kerasrnn.bench.claims:bench_claims",
+    "layers": "kerasrnn.commands.bench:bench_layers",
+    "claims": "kerasrnn.commands.bench:bench_claims",
     "export": "kerasrnn.commands.bench:bench_export",
     "forecast": "kerasrnn.commands.bench:bench_forecast",
     "scale": "kerasrnn.commands.bench:bench_scale",
@@ -83,3 +83,61 @@ def bench_scale(units, layers, seq_len, batch_size, steps, paper_batch, paper_st
 
     result = measure(units, layers, seq_len, batch_size, steps, paper_batch, paper_steps)
     click.echo(json.dumps(result, indent=2) if as_json else report(result))
+
+
+@click.command("layers")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
+@click.option("--cells", default="lstm,gru,simple_rnn", show_default=True, help="Comma-separated cells.")
+@click.option("--batch", type=int, help="Batch size [default: 64].")
+@click.option("--length", type=int, help="Sequence length [default: 100].")
+@click.option("--input", "input_", type=int, help="Input features [default: 128].")
+@click.option("--units", type=int, help="Hidden units [default: 256].")
+@click.option("--reps", type=int, help="Measured rounds [default: 10].")
+@click.option("--warmup", type=int, help="Discarded rounds [default: 3].")
+@click.option("--quick", is_flag=True, help="Small sizes and few reps (B8 T12 16->32, 3 reps) for a smoke run.")
+@click.option("--no-torch", is_flag=True, help="Leave PyTorch out even if installed.")
+@click.option("--user-path", is_flag=True,
+              help="Time Sequential + compile defaults + train_on_batch/predict_on_batch instead of raw steps.")
+def bench_layers(as_json, cells, batch, length, input_, units, reps, warmup, quick, no_torch, user_path):
+    """Training-step and inference time: kerasrnn vs keras.layers (XLA on/off) vs PyTorch.
+
+    Interleaved rounds in one process; medians, speed-ups against the built-in
+    in its faster XLA setting and against PyTorch, and GFLOP/s against a
+    measured matmul peak. Example: kerasrnn bench layers --cells lstm --reps 20
+    """
+    from kerasrnn.bench import layers as bench_lib  # lazy: imports TensorFlow
+
+    flags = {"batch": "--batch", "length": "--length", "input": "--input", "units": "--units", "reps": "--reps",
+             "warmup": "--warmup", "cells": "--cells"}
+    with settings_as_flags(flags):
+        cfg = bench_lib.config_from(cells, quick=quick, torch=not no_torch, user_path=user_path, batch=batch,
+                                    length=length, input=input_, units=units, reps=reps, warmup=warmup)
+    import tensorflow as tf  # lazy: heavy import
+
+    tf.get_logger().setLevel("ERROR")  # one tf.function per contender is intended
+    echo = (lambda msg: click.echo(msg, err=True)) if not as_json else (lambda msg: None)
+    report = bench_lib.run_bench(cfg, echo)
+    click.echo(json.dumps(report, indent=2) if as_json else bench_lib.format_table(report))
+
+
+@click.command("claims")
+@click.option("--quick", is_flag=True, help="CI-sized run (~1-2 minutes on 2 cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print the measurements and verdicts as JSON.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("bench_results/claims"), show_default=True,
+              help="Folder for claims.md, claims.json and the plots (replaced atomically).")
+def bench_claims(quick: bool, as_json: bool, out_dir: Path):
+    """Measure the seeds' SimpleRNN vs LSTM vs GRU table: params, speed, memory, gradients, long memory."""
+    from kerasrnn.bench import claims as bench_lib  # lazy: imports TensorFlow
+    from kerasrnn.errors import UserError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a folder path")
+    cfg = bench_lib.BenchConfig.quick_config() if quick else bench_lib.BenchConfig()
+    with atomic.atomic_dir(out_dir) as tmp:
+        meas = bench_lib.run_claims(cfg, tmp)
+    if as_json:
+        click.echo(json.dumps(meas, indent=1, default=bench_lib.json_default))
+    else:
+        click.echo((out_dir / "claims.md").read_text(encoding="utf-8"))
+        click.echo(f"Wrote {out_dir}/claims.md, claims.json, grad_norm_init.png, speed_memory.png, long_memory/")
