@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 from kerasrnn import distribute
+from kerasrnn.bench.scale import free_ports
 from kerasrnn.errors import UserError
 
 TINY = ["--set", "data.seq_len=16", "--set", "model.units=8", "--set", "model.num_layers=1",
@@ -30,16 +30,6 @@ TINY = ["--set", "data.seq_len=16", "--set", "model.units=8", "--set", "model.nu
 SGD = ["--set", "train.optimizer=sgd", "--set", "train.learning_rate=0.5", "--set", "train.clipnorm=0.05",
        "--set", "train.epochs=2", "--set", "train.steps_per_epoch=5"]
 HANG_GUARD = 240  # seconds: a broken collective must fail the test, never hang the suite
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.fixture()

@@ -36,7 +36,8 @@ LINKS_GBPS = (10, 25, 100)
 NODES = (2, 4, 8, 16, 32)
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
+    """`n` free TCP ports on 127.0.0.1 (bound, read, released)."""
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
         s.bind(("127.0.0.1", 0))
@@ -94,7 +95,7 @@ def _run_workers(n: int, args: list[str], folder: Path) -> list[dict]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1",
            "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TF_CONFIG", None)
-    ports = _free_ports(n)
+    ports = free_ports(n)
     procs = []
     for i in range(n):
         if n > 1:

@@ -239,6 +239,19 @@ def copy_pretrained(ids_model, source, path: str) -> list[str]:
     return copied
 
 
+def encoder(embedded, cfg: TextClassifierModel, return_sequences: bool):
+    """Embedded tokens → token dropout → dropout → the recurrent stack (the classifier's and the
+    pretraining language model's shared body, with the same layer names, so weights transfer)."""
+    x = embedded
+    if cfg.token_dropout > 0:
+        x = TokenDropout(cfg.token_dropout, name="token_dropout")(x)
+    if cfg.dropout > 0:
+        x = PhiloxDropout(cfg.dropout, name="embedding_dropout")(x)
+    extra = {"recurrent_weight_dropout": cfg.recurrent_weight_dropout} if cfg.recurrent_weight_dropout else {}
+    return rnn_stack(x, cfg.cell, cfg.units, cfg.num_layers, cfg.dropout, last_return_sequences=return_sequences,
+                     bidirectional=cfg.bidirectional, **extra)
+
+
 def build_models(cfg: TextClassifierModel, num_classes: int, train_texts: list[str], vocabulary=None):
     """Return (text_model, ids_model, vectorizer) sharing every layer.
 
@@ -266,14 +279,7 @@ def build_models(cfg: TextClassifierModel, num_classes: int, train_texts: list[s
     concat = cfg.pooling == "concat"
 
     def head(x):
-        x = embedding(x)
-        if cfg.token_dropout > 0:
-            x = TokenDropout(cfg.token_dropout, name="token_dropout")(x)
-        if cfg.dropout > 0:
-            x = PhiloxDropout(cfg.dropout, name="embedding_dropout")(x)
-        extra = {"recurrent_weight_dropout": cfg.recurrent_weight_dropout} if cfg.recurrent_weight_dropout else {}
-        x = rnn_stack(x, cfg.cell, cfg.units, cfg.num_layers, cfg.dropout, last_return_sequences=concat,
-                      bidirectional=cfg.bidirectional, **extra)
+        x = encoder(embedding(x), cfg, return_sequences=concat)
         if concat:
             x = ConcatPooling(backward_units=cfg.units if cfg.bidirectional else 0, name="concat_pooling")(x)
         return keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
@@ -347,13 +353,7 @@ def build_language_model(cfg: TextClassifierModel, vocab_size: int, output_token
     """
     ids = keras.Input(shape=(cfg.max_len,), dtype="int64", name="token_ids")
     x = keras.layers.Embedding(vocab_size, cfg.embedding_dim, mask_zero=True, name="embedding")(ids)
-    if cfg.token_dropout > 0:
-        x = TokenDropout(cfg.token_dropout, name="token_dropout")(x)
-    if cfg.dropout > 0:
-        x = PhiloxDropout(cfg.dropout, name="embedding_dropout")(x)
-    extra = {"recurrent_weight_dropout": cfg.recurrent_weight_dropout} if cfg.recurrent_weight_dropout else {}
-    x = rnn_stack(x, cfg.cell, cfg.units, cfg.num_layers, cfg.dropout, last_return_sequences=True,
-                  bidirectional=cfg.bidirectional, **extra)
+    x = encoder(x, cfg, return_sequences=True)
     if not cfg.bidirectional:
         return keras.Model(ids, keras.layers.Dense(output_tokens, name="next_word")(x), name="language_model")
     forward = keras.layers.Dense(output_tokens, name="next_word")(x[:, :, :cfg.units])
