@@ -176,8 +176,11 @@ def to_torch(stack: RecurrentStack, batch_first: bool = True):
 # -- verification -------------------------------------------------------------
 
 # (torch class name, constructor kwargs, options text for the verify table, fused)
-# ``fused=True`` forces kerasrnn's fused BPTT path in every sub-layer (LSTM takes it
-# by default in training; GRU and SimpleRNN opt in), so it is proved against PyTorch too.
+# ``fused=None`` keeps each sub-layer's default (in training: the fused loop for LSTM,
+# Keras' loop for GRU, SimpleRNN and LSTM with proj_size); ``True``/``False`` force it. Every row
+# checks that each sub-layer ran the loop it had to, so the fused loop is proved against
+# PyTorch in training, with the gradients of every weight and initial state, and so is
+# Keras' loop with our cells.
 VERIFY_CASES = [
     ("RNN", dict(num_layers=2), "num_layers=2 (seed example)", None),
     ("RNN", dict(num_layers=2), "num_layers=2, fused", True),
@@ -188,13 +191,18 @@ VERIFY_CASES = [
     ("LSTM", dict(bias=False, batch_first=True), "bias=False, batch_first", None),
     ("GRU", dict(num_layers=2), "num_layers=2 (seed example)", None),
     ("GRU", dict(num_layers=2), "num_layers=2, fused", True),
-    ("GRU", dict(num_layers=3, bidirectional=True, batch_first=True), "num_layers=3, bidirectional, batch_first", None),
+    ("GRU", dict(num_layers=3, bidirectional=True, batch_first=True), "num_layers=3, bidirectional, batch_first, fused", True),
     ("GRU", dict(bidirectional=True, bias=False), "bias=False, bidirectional, fused", True),
 ]
 
 
 def _max_abs(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+def expected_path(rnn) -> str:
+    """The loop a sub-layer of a `RecurrentStack` must run in training without a mask."""
+    return "fused" if rnn.wants_fused(training=True) and not getattr(rnn.cell, "proj_size", 0) else "loop"
 
 
 def compare_with_torch(module, x, initial_state=None, grad=True, fused=None):
@@ -218,8 +226,9 @@ def compare_with_torch(module, x, initial_state=None, grad=True, fused=None):
     Returns:
         dict with ``max_out``, ``max_state``, ``max_grad`` (worst of the three gradient
         groups), ``max_grad_input``, ``max_grad_state`` and ``max_grad_weights``
-        (gradient entries None when ``grad=False``) and ``path`` (the sub-layers'
-        `PathRecord.last`, e.g. ``["fused", "fused"]``).
+        (gradient entries None when ``grad=False``), ``path`` (the sub-layers'
+        `PathRecord.last`, e.g. ``["fused", "fused"]``) and ``expected_path`` (what
+        each had to run, `expected_path`).
 
     >>> import torch
     >>> d = compare_with_torch(torch.nn.GRU(3, 4), np.ones((5, 2, 3), "float32"))
@@ -267,6 +276,7 @@ def compare_with_torch(module, x, initial_state=None, grad=True, fused=None):
         "max_state": max(_max_abs(t.detach().numpy(), k.numpy()) for t, k in zip(t_states, k_states)),
         "max_grad": None, "max_grad_input": None, "max_grad_state": None, "max_grad_weights": None,
         "path": [rnn.path_record.last for rnn in stack.rnns],
+        "expected_path": [expected_path(rnn) for rnn in stack.rnns],
     }
     if not grad:
         return result
@@ -303,8 +313,8 @@ def torch_verify_cases(tolerance: float = 1e-5, quick: bool = False) -> list[dic
     Each row: ``{"layer": "nn.LSTM", "options": "...", "max_out", "max_state",
     "max_grad", ..., "against": "torch", "ok"}`` (see `compare_with_torch`: training
     mode, gradients of input, initial states and every weight); ``ok`` when outputs,
-    states and every gradient are within `tolerance` (default 1e-5) and the fused
-    rows really ran the fused path. ``quick=True`` (default False) runs only the
+    states and every gradient are within `tolerance` (default 1e-5) and every sub-layer
+    ran the loop it had to (`expected_path`). ``quick=True`` (default False) runs only the
     seed notes' three examples. Returns ``[]`` if torch is not installed.
 
     >>> rows = torch_verify_cases()
@@ -330,7 +340,6 @@ def torch_verify_cases(tolerance: float = 1e-5, quick: bool = False) -> list[dic
         diffs = compare_with_torch(module, x, init, fused=fused)
         ok = all(diffs[key] is not None and diffs[key] <= tolerance
                  for key in ("max_out", "max_state", "max_grad"))
-        if fused:
-            ok = ok and all(path == "fused" for path in diffs["path"])
+        ok = ok and diffs["path"] == diffs["expected_path"]
         rows.append({"layer": f"nn.{kind}", "options": text, **diffs, "against": "torch", "ok": ok})
     return rows

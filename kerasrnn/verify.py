@@ -11,16 +11,19 @@ float32 inputs and compares
   weights) w.r.t. the inputs (and initial states) and every trainable weight,
   computed with `tf.GradientTape`.
 
-Layers are called with ``training=True`` (our training-only fast path) except
-in the ``inference`` and ``dropout(inference)`` scenarios; with dropout and
+Layers are called with ``training=True`` (the fused loop's hand-written BPTT)
+except in the ``inference`` and ``dropout(inference)`` scenarios (its
+forward-only loop; their gradients recompute the stores); with dropout and
 the same ``seed`` Keras draws the same masks for both layers, so even
 training-mode dropout is compared exactly.
 
 A case passes when all three maxima are ≤ `TOLERANCE` (1e-5) and our layer
 ran the loop it should (the ``path`` column, from `PathRecord`: ``fused``
-wherever the fused BPTT path applies — training without mask, dropout or
-unroll, default activations — for LSTM by default and for the ``fused``
-variants of GRU and SimpleRNN; ``loop`` elsewhere). The same case
+wherever the fused loop applies — no mask, no dropout in training, no
+unroll, Keras' own activations — and the layer asks for it: ``fused=True``
+variants, and by default LSTM always and GRU in inference
+(`RecurrentLayer.fused_defaults`); ``loop`` elsewhere, which checks our
+cells in Keras' own loop). The same case
 runner backs the test-suite (`tests/test_layers_equivalence.py`) so the CLI
 and the tests can never drift apart. When PyTorch is importable the table
 also gets the rows of `kerasrnn.interop.torch_verify_cases()` (``from_torch``
@@ -71,6 +74,7 @@ VARIANTS: dict[str, list[tuple[str, dict]]] = {
         ("no-bias", {"use_bias": False}),
         ("unit_forget_bias=False", {"unit_forget_bias": False}),
         ("hard_sigmoid", {"recurrent_activation": "hard_sigmoid"}),
+        ("default fused=False", {"fused": False}),
     ],
     "GRU": [
         ("reset_after=True", {"reset_after": True}),
@@ -84,10 +88,13 @@ VARIANTS: dict[str, list[tuple[str, dict]]] = {
 
 # Options only kerasrnn's layers take (never passed to the built-in).
 OURS_ONLY = ("fused",)
-# Scenarios in which the fused path never applies (inference, masks, dropout, unroll,
-# a bare cell in keras.layers.RNN).
-LOOP_SCENARIOS = {"inference", "mask-end", "mask-middle", "bidirectional+mask", "unroll", "rnn(cell)",
-                  "dropout(inference)", "dropout(training)", "input-dropout(training)"}
+# Scenarios in which the fused loop never applies (masks, dropout in training, unroll,
+# a bare cell in keras.layers.RNN); everywhere else it must run unless ``fused=False``.
+LOOP_SCENARIOS = {"mask-end", "mask-middle", "bidirectional+mask", "unroll", "rnn(cell)",
+                  "dropout(training)", "input-dropout(training)"}
+
+# Scenarios called with training=False (every other one uses training=True).
+INFERENCE_SCENARIOS = {"inference", "dropout(inference)"}
 
 # Scenario name -> what it exercises (the runner below implements each).
 SCENARIOS: dict[str, str] = {
@@ -220,7 +227,10 @@ def expected_path(case: KerasCase) -> str | None:
 
     if case.scenario == "rnn(cell)":
         return None
-    fused = case.options.get("fused", getattr(ours_lib, case.layer).fused_default)
+    training = case.scenario not in INFERENCE_SCENARIOS
+    defaults = getattr(ours_lib, case.layer).fused_defaults
+    fused = case.options.get("fused")
+    fused = defaults[0 if training else 1] if fused is None else fused
     default_activations = case.options.get("recurrent_activation", "sigmoid") == "sigmoid"
     if not fused or not default_activations or case.scenario in LOOP_SCENARIOS:
         return "loop"
@@ -291,7 +301,7 @@ def run_keras_case(case: KerasCase) -> dict:
     scenario = case.scenario
     # training=True takes our training-only code paths (the fused loop); the
     # built-in computes the same function in both modes when nothing is dropped.
-    training = scenario not in ("inference", "dropout(inference)")
+    training = scenario not in INFERENCE_SCENARIOS
     watched = [x]
     layer_kwargs = {"return_sequences": True, "return_state": True}
     wrap = None
@@ -494,12 +504,14 @@ def run_keras_test_files(select: str | None = None, files=KERAS_TEST_FILES) -> d
 
 
 def _path_text(row) -> str:
-    path = row.get("path")
-    if isinstance(path, list):  # torch rows: one entry per sub-layer
-        path = "/".join(sorted(set(path)))
+    def text(path):
+        if isinstance(path, list):  # torch rows: one entry per sub-layer
+            return "/".join(sorted(set(path)))
+        return path
+
+    path, expected = text(row.get("path")), text(row.get("expected_path"))
     if path is None:
         return "—"
-    expected = row.get("expected_path")
     return path if expected in (None, path) else f"{path} (want {expected})"
 
 

@@ -39,6 +39,7 @@ assert keras.backend.backend() == "torch", keras.backend.backend()
 import torch
 import kerasrnn.layers as L
 from keras import ops
+tensorflow_imported = "tensorflow" in sys.modules  # by importing kerasrnn.layers (Keras may later)
 
 data = np.load(sys.argv[1])
 cases = json.loads(sys.argv[2])
@@ -67,6 +68,12 @@ bi(x, mask=mask)
 bi.set_weights([data[f"bi/w{i}"] for i in range(6)])
 report["bidirectional_gru"] = {
     "out": float(np.abs(ops.convert_to_numpy(bi(x, mask=mask)) - data["bi/out0"]).max())}
+# Without a mask the fused loop would apply: on this backend it must decline ("backend"),
+# and importing kerasrnn.layers must not have imported TensorFlow.
+plain = L.LSTM(4)
+plain(torch.tensor(data["x"]), training=True)
+report["no_mask_path"] = [plain.path_record.last, plain.path_record.reason]
+report["tensorflow_imported"] = tensorflow_imported
 print("REPORT " + json.dumps(report))
 """
 
@@ -119,6 +126,8 @@ def test_torch_backend_forward_and_backward_match_tensorflow_builtins(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     line = next(l for l in result.stdout.splitlines() if l.startswith("REPORT "))
     report = json.loads(line[len("REPORT "):])
+    assert report.pop("no_mask_path") == ["loop", "backend"]
+    assert report.pop("tensorflow_imported") is False
     assert set(report) == {name for name, _, _ in CASES} | {"bidirectional_gru"}
     for name, cls, kwargs in CASES:
         row = report[name]

@@ -60,12 +60,25 @@ def test_table_lists_each_cell_with_its_peak_and_no_torch_rows_when_disabled():
     assert len(rows) == 8 and not any(line.split()[1] == "torch" for line in rows)
 
 
+def test_cpu_time_and_threads_are_recorded_and_torch_reports_its_own_cpu_time():
+    result = invoke(*TINY, "--cells", "rnn", "--threads", "1", "--cpu-time", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["config"]["cpu_time"] is True and report["config"]["threads"] == 1 and report["threads"] == 1
+    assert all(r["train_ms"] > 0 and r["infer_ms"] > 0 for r in report["results"])
+    assert "torch" in [r["label"] for r in report["results"]]
+    table = invoke(*TINY, "--cells", "rnn", "--no-torch", "--cpu-time").output
+    assert "process CPU time" in table and "wall time" not in table
+
+
 def test_bad_cells_and_sizes_are_one_line_user_errors():
     result = CliRunner().invoke(main, ["bench", "layers", "--cells", "lstm,transformer"])
     assert result.exit_code == 1
     assert "'transformer'" in result.output and "--cells" in result.output and "lstm" in result.output
     result = CliRunner().invoke(main, ["bench", "layers", "--reps", "0"])
     assert result.exit_code == 1 and "--reps must be >= 1, got 0" in result.output
+    result = CliRunner().invoke(main, ["bench", "layers", "--threads", "0"])
+    assert result.exit_code == 1 and "--threads must be >= 1, got 0" in result.output
     with pytest.raises(UserError):
         parse_cells(" , ")
     assert parse_cells("LSTM,rnn,lstm") == ("lstm", "simple_rnn")

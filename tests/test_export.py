@@ -333,7 +333,10 @@ def test_builtins_check_refuses_flex_ops():
     inp = keras.Input((None, 3), name="x")
     model = keras.Model(inp, krl.LSTM(4)(inp))
     fn = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec((None, None, 3), tf.float32)])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
+    with krl.keras_loop(model):  # Keras' TensorList loop (the fused loop is an XLA function)
+        concrete = fn.get_concrete_function()
+    assert model.layers[-1].path_record.last == "loop" and model.layers[-1].fused is None  # restored
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
     converter._experimental_lower_tensor_list_ops = False
     content = converter.convert()

@@ -166,18 +166,21 @@ def test_torch_verify_cases_rows():
     assert any("relu" in r["options"] for r in rows)
     for row in rows:
         assert set(row) == {"layer", "options", "max_out", "max_state", "max_grad", "max_grad_input",
-                            "max_grad_state", "max_grad_weights", "path", "against", "ok"}
+                            "max_grad_state", "max_grad_weights", "path", "expected_path", "against", "ok"}
         assert row["against"] == "torch"
         assert row["ok"] is True, row
         assert 0.0 <= row["max_out"] <= TOL and 0.0 <= row["max_state"] <= TOL
         # gradients of the input, the initial states and every weight, in training mode
         for key in ("max_grad", "max_grad_input", "max_grad_state", "max_grad_weights"):
             assert 0.0 <= row[key] <= TOL, (key, row)
-        if "fused" in row["options"]:
+        assert row["path"] == row["expected_path"], row
+        if "Keras loop" in row["options"] or "proj_size" in row["options"]:
+            assert set(row["path"]) == {"loop"}, row
+        elif "fused" in row["options"] or row["layer"] == "nn.LSTM":
             assert set(row["path"]) == {"fused"}, row
-    # the fused BPTT path is proved against PyTorch for every cell type
-    fused_rows = {r["layer"] for r in rows if set(r["path"]) == {"fused"}}
-    assert fused_rows == {"nn.RNN", "nn.LSTM", "nn.GRU"}
+    # both the fused BPTT path and Keras' loop are proved against PyTorch for every cell type
+    for path in ("fused", "loop"):
+        assert {r["layer"] for r in rows if set(r["path"]) == {path}} == {"nn.RNN", "nn.LSTM", "nn.GRU"}
 
 
 def test_torch_verify_cases_quick_runs_the_seed_examples():

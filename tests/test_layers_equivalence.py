@@ -16,16 +16,19 @@ from kerasrnn.commands.verify import verify_command
 from kerasrnn.verify import TOLERANCE, keras_cases, run_keras_case
 
 # Every option variant in seq+state and inference, every scenario for each layer's
-# default variant, plus every variant under masks and in Bidirectional+mask, and the
-# opt-in fused GRU/SimpleRNN variants where the fused path must run (initial_state,
-# stateful, XLA, Bidirectional, go_backwards; their no-bias variants included).
+# default variant (for LSTM and GRU the fused loop wherever it applies), plus every
+# variant under masks and in Bidirectional+mask, and the no-bias and explicit ``fused``
+# variants (SimpleRNN's opt-in fused loop; LSTM's and GRU's ``fused=False``, Keras' loop
+# with our cells) where the fused loop could run: initial_state, stateful, XLA,
+# Bidirectional, go_backwards.
 _CROSS = {"mask-middle", "bidirectional+mask"}
 _FUSED_SCENARIOS = {"initial_state", "stateful", "xla", "bidirectional", "go_backwards"}
 CASES = keras_cases(quick=True) + [
     case for case in keras_cases()
     if case not in keras_cases(quick=True) and (
-        (case.scenario in _CROSS and not case.options.get("fused"))
-        or (case.options.get("fused") and case.scenario in _FUSED_SCENARIOS)
+        (case.scenario in _CROSS and "fused" not in case.options)
+        or (case.scenario in _FUSED_SCENARIOS
+            and ("fused" in case.options or case.options.get("use_bias") is False))
     )
 ]
 
@@ -35,9 +38,13 @@ def test_case_set_covers_every_variant_and_scenario():
         assert {c.variant for c in CASES if c.layer == layer} == {v for v, _ in variants}
         assert {c.scenario for c in CASES if c.layer == layer} == set(verify.SCENARIOS)
     assert len({c.id for c in CASES}) == len(CASES)
-    fused = {(c.layer, c.scenario) for c in CASES if c.options.get("fused")}
-    for layer in ("GRU", "SimpleRNN"):
-        assert {s for lay, s in fused if lay == layer} >= _FUSED_SCENARIOS | {"seq+state"}
+    fused = {(c.layer, c.scenario) for c in CASES if verify.expected_path(c) == "fused"}
+    for layer in ("LSTM", "GRU", "SimpleRNN"):
+        assert {s for lay, s in fused if lay == layer} >= _FUSED_SCENARIOS | {"seq+state", "inference"}
+    no_bias_fused = {(c.layer, c.scenario) for c in CASES
+                     if c.options.get("use_bias") is False and verify.expected_path(c) == "fused"}
+    for layer in ("LSTM", "GRU", "SimpleRNN"):
+        assert {s for lay, s in no_bias_fused if lay == layer} >= _FUSED_SCENARIOS
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
@@ -53,13 +60,18 @@ def test_matches_builtin(case):
 
 def test_expected_paths_are_fused_where_the_issue_requires():
     by_id = {c.id: verify.expected_path(c) for c in keras_cases()}
-    for variant in ("GRU[reset_after=True fused]", "GRU[reset_after=False no-bias fused]",
-                    "SimpleRNN[tanh fused]", "SimpleRNN[relu no-bias fused]", "LSTM[default]", "LSTM[no-bias]"):
-        for scenario in ("initial_state", "stateful", "xla", "bidirectional", "seq+state"):
+    for variant in ("GRU[reset_after=True fused]", "GRU[reset_after=False no-bias fused]", "SimpleRNN[tanh fused]",
+                    "SimpleRNN[relu no-bias fused]", "LSTM[default]", "LSTM[no-bias]"):
+        for scenario in ("initial_state", "stateful", "xla", "bidirectional", "seq+state", "inference",
+                         "dropout(inference)"):
             assert by_id[f"{variant}-{scenario}"] == "fused", (variant, scenario)
-    assert by_id["GRU[reset_after=True]-seq+state"] == "loop"          # opt-in only
-    assert by_id["LSTM[hard_sigmoid]-seq+state"] == "loop"              # not a fused activation
+    assert by_id["LSTM[default fused=False]-seq+state"] == "loop"           # opted out
+    assert by_id["GRU[reset_after=True]-seq+state"] == "loop"               # default in training
+    assert by_id["GRU[reset_after=True]-inference"] == "fused"              # default in inference
+    assert by_id["SimpleRNN[tanh]-seq+state"] == "loop"                     # opt-in only
+    assert by_id["LSTM[hard_sigmoid]-seq+state"] == "loop"                  # not a fused activation
     assert by_id["LSTM[default]-mask-end"] == "loop"
+    assert by_id["LSTM[default]-dropout(training)"] == "loop"
     assert by_id["LSTM[default]-rnn(cell)"] is None
 
 
@@ -83,8 +95,8 @@ def test_runner_detects_a_difference(monkeypatch):
         return h + 1e-4, [h2 + 1e-4, c]
 
     monkeypatch.setattr(LSTMCell, "call", perturbed)
-    # (the inference case runs the cell step by step; training may take the fused loop)
-    case = next(c for c in keras_cases(quick=True) if c.id == "LSTM[default]-inference")
+    # (a fused=False case runs the cell step by step; the default one takes the fused loop)
+    case = next(c for c in keras_cases(quick=True) if c.id == "LSTM[default fused=False]-inference")
     row = run_keras_case(case)
     assert not row["ok"]
     assert row["max_out"] > TOLERANCE and row["max_state"] > TOLERANCE
@@ -140,3 +152,18 @@ def test_verify_command_json(monkeypatch):
     assert payload["ok"] is True and payload["tolerance"] == TOLERANCE
     assert [row["layer"] for row in payload["cases"]] == ["LSTM", "GRU"]
     assert payload["notes"] == ["torch rows skipped"]
+
+
+def test_runner_detects_a_difference_in_the_fused_loop(monkeypatch):
+    """...and when the fused loop differs: perturb the LSTM kernel it is handed by 1e-3."""
+    from kerasrnn.layers import lstm as lstm_module
+
+    real = lstm_module.lstm_sequence
+
+    def perturbed(x, kernel, *args, **kwargs):
+        return real(x, kernel + 1e-3, *args, **kwargs)
+
+    monkeypatch.setattr(lstm_module, "lstm_sequence", perturbed)
+    case = next(c for c in keras_cases(quick=True) if c.id == "LSTM[default]-seq+state")
+    row = run_keras_case(case)
+    assert row["path"] == "fused" and not row["ok"] and row["max_out"] > TOLERANCE

@@ -43,7 +43,7 @@ def test_weight_drop_is_one_mask_on_U_per_call_in_training_and_nothing_in_infere
     # Inference: U as is, exactly the built-in.
     for a, b in zip(ours(X, training=False), ref(X, training=False)):
         np.testing.assert_allclose(a, b, atol=1e-6)
-    assert ours.path_record.reason == "inference"
+    assert ours.path_record.last == ("fused" if fused else "loop")
 
     # Training: keep the mask after the call to read it, then rebuild the result with U ⊙ M.
     monkeypatch.setattr(ours.cell, "reset_recurrent_dropout_mask", lambda: None)
@@ -124,18 +124,24 @@ def test_use_cudnn_true_is_refused_at_call_and_bad_values_at_construction():
 # -- fused: persisted, observable ------------------------------------------------------------
 
 
-def test_fused_is_persisted_and_reaches_both_directions_of_bidirectional(tmp_path):
-    layer = krl.GRU(4, fused=True, return_sequences=True)
-    assert layer.get_config()["fused"] is True
-    assert krl.LSTM(4).get_config()["fused"] is True and krl.SimpleRNN(4).get_config()["fused"] is False
+@pytest.mark.parametrize("fused", [True, False])
+def test_fused_is_persisted_and_reaches_both_directions_of_bidirectional(tmp_path, fused):
+    layer = krl.GRU(4, fused=fused, return_sequences=True)
+    assert layer.get_config()["fused"] is fused
+    assert all(getattr(krl, name)(4).get_config()["fused"] is None for name in LAYERS)  # as given
+    defaults = {name: getattr(krl, name).fused_defaults for name in LAYERS}
+    assert defaults == {"LSTM": (True, True), "GRU": (False, True), "SimpleRNN": (False, False)}
     model = keras.Sequential([keras.Input((7, 5)), keras.layers.Bidirectional(layer)])
     model(X, training=True)
     bidi = model.layers[0]
-    assert bidi.forward_layer.path_record.last == bidi.backward_layer.path_record.last == "fused"
+    path_name = "fused" if fused else "loop"
+    assert bidi.forward_layer.path_record.last == bidi.backward_layer.path_record.last == path_name
     path = tmp_path / "m.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert loaded.layers[0].forward_layer.fused is True and loaded.layers[0].backward_layer.fused is True
+    assert loaded.layers[0].forward_layer.fused is fused and loaded.layers[0].backward_layer.fused is fused
+    loaded(X, training=True)
+    assert loaded.layers[0].forward_layer.path_record.last == path_name
     with pytest.raises(ValueError, match="fused='yes'"):
         krl.GRU(3, fused="yes")
 
@@ -143,8 +149,8 @@ def test_fused_is_persisted_and_reaches_both_directions_of_bidirectional(tmp_pat
 @pytest.mark.parametrize(
     "kwargs, call_kwargs, reason",
     [
-        ({}, {"training": False}, "inference"),
         ({"fused": False}, {"training": True}, "fused=False"),
+        ({"fused": False}, {"training": False}, "fused=False"),
         ({"dropout": 0.2}, {"training": True}, "dropout"),
         ({"recurrent_activation": "hard_sigmoid"}, {"training": True}, "activation"),
         ({"unroll": True}, {"training": True}, "unroll"),
@@ -155,6 +161,31 @@ def test_path_record_names_why_the_loop_ran(kwargs, call_kwargs, reason):
     layer = krl.LSTM(4, **kwargs)
     layer(X, **call_kwargs)
     assert (layer.path_record.last, layer.path_record.reason) == ("loop", reason)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_path_runs_in_training_and_inference(name, training):
+    fused = {} if name == "LSTM" else {"fused": True}  # LSTM's default in both modes
+    layer = getattr(krl, name)(4, return_sequences=True, **fused)
+    layer(X, training=training)
+    assert (layer.path_record.last, layer.path_record.reason) == ("fused", None)
+    # Dropout only matters in training: inference still takes the fused loop.
+    dropped = getattr(krl, name)(4, dropout=0.3, recurrent_dropout=0.2, **fused)
+    dropped(X, training=training)
+    assert dropped.path_record.last == ("loop" if training else "fused")
+
+
+@pytest.mark.parametrize("name, training, path", [
+    ("LSTM", True, "fused"), ("LSTM", False, "fused"), ("GRU", True, "loop"), ("GRU", False, "fused"),
+    ("SimpleRNN", True, "loop"), ("SimpleRNN", False, "loop"),
+])
+def test_fused_none_follows_the_measured_defaults_per_mode(name, training, path):
+    layer = getattr(krl, name)(4)
+    layer(X, training=training)
+    reason = None if path == "fused" else f"default ({'training' if training else 'inference'})"
+    assert (layer.path_record.last, layer.path_record.reason) == (path, reason)
+    assert layer.fused is None and layer.wants_fused(training) == (path == "fused")
 
 
 def test_path_record_with_a_mask_and_counts():
@@ -192,13 +223,16 @@ def test_a_user_function_named_tanh_is_not_taken_for_tanh():
 def test_private_keras_imports_resolve_and_fail_loudly_when_moved(monkeypatch):
     assert compat.DropoutRNNCell is compat.load_private("DropoutRNNCell")
     assert issubclass(krl.LSTMCell, compat.DropoutRNNCell)
-    assert callable(compat.backend_rnn)
-    monkeypatch.setitem(compat.PRIVATE_IMPORTS, "backend_rnn", ("keras.src.moved_away", "rnn"))
+    monkeypatch.setitem(compat.PRIVATE_IMPORTS, "DropoutRNNCell", ("keras.src.moved_away", "DropoutRNNCell"))
     with pytest.raises(ImportError) as info:
-        compat.load_private("backend_rnn")
+        compat.load_private("DropoutRNNCell")
     message = str(info.value)
-    assert "keras.src.moved_away.rnn" in message and keras.__version__ in message
+    assert "keras.src.moved_away.DropoutRNNCell" in message and keras.__version__ in message
     assert "kerasrnn/layers/compat.py" in message
+    # A symbol that moved *within* an existing module fails the same way.
+    monkeypatch.setitem(compat.PRIVATE_IMPORTS, "DropoutRNNCell", ("keras.src.layers", "NoSuchMixin"))
+    with pytest.raises(ImportError, match="keras.src.layers.NoSuchMixin"):
+        compat.load_private("DropoutRNNCell")
 
 
 def _imports(path):
@@ -233,7 +267,7 @@ def test_only_compat_imports_keras_src_and_layers_have_no_import_cycle():
 
     for module in graph:
         visit(module, [])
-    assert graph["kerasrnn.layers.fused"] == {"kerasrnn.layers.compat"}
+    assert graph["kerasrnn.layers.fused"] == set()  # plain TensorFlow: no kerasrnn, no private Keras
 
 
 def test_keras_own_test_files_pass_with_our_layers_swapped_in():

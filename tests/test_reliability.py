@@ -34,7 +34,8 @@ TINY = ["model.units=8", "model.num_layers=1", "model.embedding_dim=4", "data.se
 FAULT_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from kerasrnn.cli import import_tensorflow_quietly
-    import_tensorflow_quietly()  # as `kerasrnn` does before any command that needs TensorFlow
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # as `kerasrnn` does before any command that
+    import_tensorflow_quietly()                         # needs TensorFlow (XLA logs at its first compile)
     from kerasrnn import atomic, train
     point, n, key, args = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
     seen = [0]

@@ -113,7 +113,8 @@ def test_dropout_between_layers_only_in_training():
     plain = RecurrentStack("lstm", 8, num_layers=2, dropout=0.0)
     np.testing.assert_array_equal(plain(x, training=True)[0], plain(x, training=False)[0])
     single = RecurrentStack("gru", 8, num_layers=1, dropout=0.5)
-    np.testing.assert_array_equal(single(x, training=True)[0], single(x, training=False)[0])
+    # (GRU trains in Keras' loop and infers in the fused one by default: equal to round-off)
+    np.testing.assert_allclose(single(x, training=True)[0], single(x, training=False)[0], atol=1e-6)
     assert len(stack.dropouts) == 1
 
 

@@ -15,7 +15,7 @@ H units, every *contender* is timed on
 
 Contenders: ``kerasrnn`` (ours) and ``keras`` (the built-in), each with XLA
 off and on, and ``torch`` (``nn.LSTM/GRU/RNN``, ``torch.set_num_threads`` =
-CPU cores) when PyTorch is importable. They run in one process, in
+``--threads``, default the CPU cores) when PyTorch is importable. They run in one process, in
 interleaved rounds (each round runs every contender once, in a rotating
 order, so a noisy neighbour hurts everyone alike); the first ``warmup``
 rounds are discarded and the medians of the next ``reps`` are reported.
@@ -30,6 +30,11 @@ built-in with the defaults (``xla=auto``) and with ``jit_compile=True``, ours
 with ``jit_compile=kerasrnn.layers.recommended_jit_compile(cell)`` (the
 documented fast setting, label ``xla=rec``), and PyTorch. The ``x keras``
 reference is the built-in in its faster setting.
+
+``--threads N`` runs TensorFlow (intra- and inter-op pools) and PyTorch with N threads;
+``--cpu-time`` reports each call's process CPU time instead of wall time (the PyTorch child
+measures its own). On a machine other jobs are using, ``--threads 1 --cpu-time`` gives
+stable, comparable numbers (wall times then measure the neighbours as much as the code).
 
 Achieved GFLOP/s use the analytic count ``2·B·T·(I+H)·G·H`` per forward
 (G = 4 LSTM, 3 GRU, 1 SimpleRNN; ×3 for a training step) and are compared
@@ -69,6 +74,8 @@ class BenchConfig:
     torch: bool = True  # include PyTorch when importable
     seed: int = 0
     user_path: bool = False  # Sequential + compile defaults + train_on_batch/predict_on_batch
+    threads: int | None = None  # CPU threads for TensorFlow and PyTorch alike; None = all cores
+    cpu_time: bool = False  # time process CPU instead of wall clock (robust on a busy machine, 1 thread)
 
 
 @dataclass
@@ -188,9 +195,9 @@ def _torch_worker(conn, cell, cfg_dict, x, y, threads):
         command = conn.recv()
         if command == "stop":
             break
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         getattr(contender, command)()
-        conn.send(time.perf_counter() - start)
+        conn.send((time.perf_counter() - start, time.process_time() - start_cpu))
 
 
 class TorchProcess:
@@ -209,16 +216,16 @@ class TorchProcess:
         self.conn, child = context.Pipe()
         self.process = context.Process(
             target=_torch_worker,
-            args=(child, cell, asdict(cfg), x, y, os.cpu_count() or 1),
+            args=(child, cell, asdict(cfg), x, y, cfg.threads or os.cpu_count() or 1),
             daemon=True,
         )
         self.process.start()
         if self.conn.recv() != "ready":  # pragma: no cover
             raise RuntimeError("the PyTorch worker did not start")
 
-    def _time(self, command) -> float:
+    def _time(self, command) -> tuple[float, float]:
         self.conn.send(command)
-        return self.conn.recv()
+        return self.conn.recv()  # (wall, process CPU) seconds, measured in the child
 
     def train(self):
         return self._time("train")
@@ -261,12 +268,17 @@ class MatmulPeak:
         return float(self._matmul(self.a, self.b))
 
 
-def _timed(fn) -> float:
-    """Seconds one call of `fn` takes (a float return value is taken as its own timing)."""
-    start = time.perf_counter()
+def _timed(fn, cpu: bool = False) -> float:
+    """Seconds one call of `fn` takes: wall clock, or with `cpu` this process's CPU time.
+
+    A `TorchProcess` times itself in its child and returns both.
+    """
+    start, start_cpu = time.perf_counter(), time.process_time()
     value = fn()
-    elapsed = time.perf_counter() - start
-    return value if isinstance(fn.__self__, TorchProcess) else elapsed
+    elapsed = (time.process_time() - start_cpu) if cpu else (time.perf_counter() - start)
+    if isinstance(getattr(fn, "__self__", None), TorchProcess):
+        return value[1] if cpu else value[0]
+    return elapsed
 
 
 def bench_cell(cfg: BenchConfig, cell: str, echo=lambda msg: None) -> tuple[list[Result], float]:
@@ -304,16 +316,16 @@ def bench_cell(cfg: BenchConfig, cell: str, echo=lambda msg: None) -> tuple[list
     first = {}
     for name, jit, c in contenders:
         echo(f"  {cell}: first call of {name} xla={jit} ...")
-        first[(name, jit)] = (_timed(c.train), _timed(c.infer))
+        first[(name, jit)] = (_timed(c.train), _timed(c.infer))  # compile time: wall clock
 
     samples = {(name, jit): ([], []) for name, jit, _ in contenders}
     for round_ in range(cfg.warmup + cfg.reps):
         shift = round_ % len(contenders)
-        t_peak = _timed(peak.run)
+        t_peak = _timed(peak.run, cfg.cpu_time)
         if round_ >= cfg.warmup:
             peak_samples.append(t_peak)
         for name, jit, c in contenders[shift:] + contenders[:shift]:
-            t_train, t_infer = _timed(c.train), _timed(c.infer)
+            t_train, t_infer = _timed(c.train, cfg.cpu_time), _timed(c.infer, cfg.cpu_time)
             if round_ >= cfg.warmup:
                 samples[(name, jit)][0].append(t_train * 1e3)
                 samples[(name, jit)][1].append(t_infer * 1e3)
@@ -381,6 +393,7 @@ def summarize(cfg: BenchConfig, results: list[Result], peaks: dict[str, float]) 
         "inference": ("predict_on_batch" if cfg.user_path else "compiled forward, training=False")
         + "; torch under inference_mode",
         "cpu_count": os.cpu_count(),
+        "threads": cfg.threads or os.cpu_count(),
         "versions": versions,
         "matmul_peak_gflops": peaks,
         "results": rows,
@@ -393,8 +406,9 @@ def format_table(report: dict) -> str:
     lines = [
         f"B={cfg['batch']} T={cfg['length']} {cfg['input']}->{cfg['units']}, "
         f"medians of {cfg['reps']} interleaved reps after {cfg['warmup']} warm-up, "
-        f"{report['cpu_count']} CPU cores" + (", user path (Sequential + compile + train_on_batch/"
-                                              "predict_on_batch)" if cfg.get("user_path") else ""),
+        f"{report['cpu_count']} CPU cores, {report.get('threads', report['cpu_count'])} threads"
+        + (", process CPU time" if cfg.get("cpu_time") else ", wall time")
+        + (", user path (Sequential + compile + train_on_batch/predict_on_batch)" if cfg.get("user_path") else ""),
         "speed-up = reference time / row time (> 1 = faster than the reference)",
     ]
     header = (
@@ -451,12 +465,14 @@ def parse_cells(text: str) -> tuple[str, ...]:
 
 
 def config_from(cells: str = "lstm,gru,simple_rnn", quick: bool = False, torch: bool = True,
-                user_path: bool = False, **sizes) -> BenchConfig:
+                user_path: bool = False, threads: int | None = None, cpu_time: bool = False,
+                **sizes) -> BenchConfig:
     """A `BenchConfig` from the command's options: `sizes` (batch, length, input, units, reps,
-    warmup; None = default, or the quick size) must be >= 1 (warmup >= 0)."""
-    for name, value in sizes.items():
+    warmup; None = default, or the quick size) and `threads` must be >= 1 (warmup >= 0)."""
+    for name, value in {**sizes, "threads": threads}.items():
         if value is not None and value < (0 if name == "warmup" else 1):
             raise UserError(f"{name} must be {'>= 0' if name == 'warmup' else '>= 1'}, got {value}")
     base = QUICK if quick else asdict(BenchConfig())
     merged = {k: (sizes.get(k) if sizes.get(k) is not None else base[k]) for k in QUICK}
-    return BenchConfig(cells=parse_cells(cells), torch=torch, user_path=user_path, **merged)
+    return BenchConfig(cells=parse_cells(cells), torch=torch, user_path=user_path, threads=threads,
+                       cpu_time=cpu_time, **merged)

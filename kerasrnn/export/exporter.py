@@ -129,8 +129,11 @@ def _keras_spec(t) -> dict:
 
 
 def _savedmodel(module, run, samples, tmp: Path, fields: dict) -> dict:
-    endpoints, track, notes = module.savedmodel(run)
-    names = savedmodel_mod.write(tmp / "savedmodel-build", endpoints, track)
+    from kerasrnn.layers import keras_loop  # lazy: imports Keras
+
+    with keras_loop(run.model):  # plain TensorFlow loops in the graph, no XLA-compiled functions
+        endpoints, track, notes = module.savedmodel(run)
+        names = savedmodel_mod.write(tmp / "savedmodel-build", endpoints, track)
     for item in (tmp / "savedmodel-build").iterdir():  # the export directory itself is the SavedModel
         shutil.move(str(item), str(tmp / item.name))
     (tmp / "savedmodel-build").rmdir()

@@ -28,7 +28,7 @@ from kerasrnn.cells import (
     get_spec,
     recommended_jit_compile,
 )
-from kerasrnn.layers.base import PathRecord
+from kerasrnn.layers.base import PathRecord, keras_loop
 from kerasrnn.layers.gru import GRU, GRUCell
 from kerasrnn.layers.lstm import LSTM, LSTMCell
 from kerasrnn.layers.simple_rnn import ReluSimpleRNN, SimpleRNN, SimpleRNNCell
@@ -36,6 +36,6 @@ from kerasrnn.layers.stack import RecurrentStack
 
 __all__ = [
     "SimpleRNN", "SimpleRNNCell", "ReluSimpleRNN", "LSTM", "LSTMCell", "GRU", "GRUCell",
-    "RecurrentStack", "PathRecord", "CELL_SPECS", "CELL_TYPES", "canonical_name", "gate_count",
+    "RecurrentStack", "PathRecord", "keras_loop", "CELL_SPECS", "CELL_TYPES", "canonical_name", "gate_count",
     "get_layer_class", "get_spec", "recommended_jit_compile",
 ]

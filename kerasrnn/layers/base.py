@@ -15,6 +15,8 @@ inference).
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
@@ -23,7 +25,30 @@ from keras import activations, constraints, initializers, ops, regularizers
 # outside the time loop (required for the same mask at every step, and for JAX).
 from kerasrnn.layers.compat import DropoutRNNCell
 
-__all__ = ["RecurrentCell", "RecurrentLayer", "PathRecord", "DropoutRNNCell"]
+__all__ = ["RecurrentCell", "RecurrentLayer", "PathRecord", "DropoutRNNCell", "activation_name",
+           "FUSED_ACTIVATIONS", "keras_loop"]
+
+#: The activation *functions* the fused loops implement, by identity: a user function
+#: that happens to be called ``tanh`` (e.g. a scaled tanh) is not one of them, so it
+#: runs Keras' loop with the user's function.
+FUSED_ACTIVATIONS = {
+    activations.tanh: "tanh",
+    activations.sigmoid: "sigmoid",
+    activations.relu: "relu",
+    activations.linear: "linear",
+}
+
+
+def activation_name(fn):
+    """``"tanh"``/``"sigmoid"``/``"relu"``/``"linear"`` if `fn` *is* that Keras activation, else None.
+
+    >>> activation_name(keras.activations.get("tanh")), activation_name(lambda x: x)
+    ('tanh', None)
+    """
+    try:
+        return FUSED_ACTIVATIONS.get(fn)
+    except TypeError:  # unhashable callable
+        return None
 
 
 def check_units(name: str, value) -> int:
@@ -221,11 +246,12 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         """Why this cell's configuration cannot take the fused path, or None if it can."""
         return "no fused path for this cell"
 
-    def fused_sequence(self, x, initial_state, training):
-        """Run the whole time-major sequence `x` (T, B, I) with hand-written BPTT.
+    def fused_sequence(self, x, initial_state, training, go_backwards=False, sequences=True):
+        """Run the whole batch-major sequence `x` (B, T, I) in the fused loop (`kerasrnn.layers.fused`).
 
-        Returns ``(outputs (T, B, H), last_output, states)``. Only called when
-        `fused_blocker` returned None.
+        Returns ``[outputs (B, T, H) in processing order, or None when not `sequences`
+        and not `training`, *final states]``. Only called when `fused_blocker`
+        returned None.
         """
         raise NotImplementedError
 
@@ -284,12 +310,12 @@ class PathRecord:
     Attributes:
         last: ``"fused"`` or ``"loop"`` for the latest build, None before any.
         reason: why the latest build ran Keras' loop (None when fused), e.g.
-            ``"inference"``, ``"fused=False"``, ``"mask"``, ``"dropout"``,
-            ``"activation"``.
+            ``"fused=False"``, ``"default (training)"`` (the class's choice for
+            ``fused=None``), ``"mask"``, ``"dropout"``, ``"activation"``.
         counts: ``{"fused": n, "loop": m}`` over the layer's life.
 
-    >>> record = PathRecord(); record.add("loop", "inference"); record.last, record.reason
-    ('loop', 'inference')
+    >>> record = PathRecord(); record.add("loop", "mask"); record.last, record.reason
+    ('loop', 'mask')
     """
 
     def __init__(self):
@@ -315,14 +341,18 @@ class RecurrentLayer(keras.layers.RNN):
 
     Arguments every sequence layer adds to Keras' (all kept in `get_config`):
 
-    - ``fused``: train with the fused loop and hand-written BPTT
-      (`kerasrnn.layers.fused`) when it applies (training, no mask, no
-      dropout, Keras' default activations compared by identity, TensorFlow
-      backend). Default None = the class default `fused_default`: on for LSTM
-      (measured faster than Keras' loop in its best XLA setting), off for GRU
-      and SimpleRNN, where Keras' loop without XLA measured faster. Outputs and
-      gradients are identical either way (to float32 round-off).
-      `path_record` says which loop ran.
+    - ``fused``: run the fused loop (`kerasrnn.layers.fused`: XLA-compiled
+      whatever the model's ``jit_compile``, hand-written BPTT in training) when
+      it applies: no mask, no unroll, no dropout in training, Keras' own
+      activations (compared by identity), no mixed precision, the TensorFlow
+      backend. True or False force it (for training and inference); the default
+      None follows the class's measured choice, `fused_defaults` =
+      ``(training, inference)``: LSTM ``(True, True)``; GRU ``(False, True)``
+      (on 2 cores Keras' loop without XLA trained GRU faster, the fused loop
+      ran its inference faster); SimpleRNN ``(False, False)`` (one small GEMM
+      per step: Keras' loop measured as fast). Outputs and gradients are
+      identical either way (to float32 round-off). `path_record` says which
+      loop ran and why; ``fused`` is kept in `get_config` as given.
     - ``use_cudnn`` (LSTM and GRU, as Keras): accepted and recorded so a Keras
       config loads unchanged; kerasrnn has no cuDNN kernel, so ``"auto"`` and
       False run kerasrnn's loops, and True raises (as Keras does when cuDNN cannot
@@ -332,8 +362,8 @@ class RecurrentLayer(keras.layers.RNN):
     cell_class = RecurrentCell
     cell_name = "cell"
     cell_args: tuple[str, ...] = ()
-    #: The fused default of this class (see the class docstring).
-    fused_default = False
+    #: ``(training, inference)``: whether ``fused=None`` runs the fused loop (see above).
+    fused_defaults = (True, True)
     #: Keras' LSTM and GRU take ``use_cudnn``; SimpleRNN does not.
     has_use_cudnn = False
 
@@ -374,7 +404,7 @@ class RecurrentLayer(keras.layers.RNN):
         )
         self.input_spec = keras.layers.InputSpec(ndim=3)
         self.use_cudnn = use_cudnn
-        self.fused = self.fused_default if fused is None else fused
+        self.fused = fused
         self.path_record = PathRecord()
 
     def __init_subclass__(cls, **kwargs):
@@ -384,27 +414,29 @@ class RecurrentLayer(keras.layers.RNN):
             if name not in cls.__dict__:
                 setattr(cls, name, property(lambda self, _n=name: getattr(self.cell, _n)))
 
+    def wants_fused(self, training: bool) -> bool:
+        """Whether this layer's ``fused`` setting asks for the fused loop in this mode."""
+        if self.fused is None:
+            return self.fused_defaults[0 if training else 1]
+        return self.fused
+
     def fused_blocker(self, sequences, mask, training):
-        """Why this call runs Keras' loop instead of the fused path, or None to run fused."""
+        """Why this call runs Keras' loop instead of the fused one, or None to run fused."""
         cell = self.cell
-        if not training:
-            # Inference gains nothing from the fused path (measured) and Keras'
-            # loop stores nothing for a backward pass.
-            return "inference"
-        if not self.fused:
-            return "fused=False"
+        if not self.wants_fused(training):
+            return "fused=False" if self.fused is False else f"default ({'training' if training else 'inference'})"
         if keras.backend.backend() != "tensorflow":
             return "backend"
         if mask is not None:
             return "mask"
         if self.unroll:
             return "unroll"
-        if cell.dropout > 0 or cell.recurrent_dropout > 0:
+        if training and (cell.dropout > 0 or cell.recurrent_dropout > 0):
             return "dropout"
         if cell.compute_dtype != cell.variable_dtype:
             return "mixed precision"
-        if sequences.shape[1] is None or sequences.shape[1] < 1:
-            return "unknown time steps"
+        if sequences.shape[1] is not None and sequences.shape[1] < 1:
+            return "no time steps"
         return cell.fused_blocker()
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
@@ -413,16 +445,20 @@ class RecurrentLayer(keras.layers.RNN):
                 "use_cudnn=True was given, but kerasrnn layers have no cuDNN kernel; "
                 "pass use_cudnn='auto' (the default) to run kerasrnn's own loop."
             )
+        training = bool(training)
         reason = self.fused_blocker(sequences, mask, training)
         if reason is not None:
             self.path_record.add("loop", reason)
             return super().inner_loop(sequences, initial_state, mask, training=training)
-        x = ops.transpose(sequences, (1, 0, 2))
-        if self.go_backwards:
-            x = ops.flip(x, axis=0)
-        outputs, last_output, states = self.cell.fused_sequence(x, list(initial_state), training)
+        outputs, *states = self.cell.fused_sequence(
+            sequences, list(initial_state), training, go_backwards=self.go_backwards,
+            sequences=self.return_sequences,
+        )
         self.path_record.add("fused")
-        return last_output, ops.transpose(outputs, (1, 0, 2)), states
+        last_output = states[0]
+        if outputs is None:  # as Keras' loop without return_all_outputs
+            outputs = last_output[:, None, :]
+        return last_output, outputs, states
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         return super().call(sequences, mask=mask, training=training, initial_state=initial_state)
@@ -442,3 +478,27 @@ class RecurrentLayer(keras.layers.RNN):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@contextlib.contextmanager
+def keras_loop(model):
+    """Within the block, every kerasrnn sequence layer in `model` runs Keras' own loop.
+
+    For graphs meant to leave the process (SavedModel, TFLite): the fused loop is an
+    XLA-compiled function, while Keras' loop is plain TensorFlow that every runtime and
+    converter understands. Each layer's ``fused`` setting is restored on exit.
+
+    >>> from kerasrnn.layers import LSTM                                  # doctest: +SKIP
+    >>> model = keras.Sequential([keras.Input((5, 3)), LSTM(4)])          # doctest: +SKIP
+    >>> with keras_loop(model):                                           # doctest: +SKIP
+    ...     _ = model(np.zeros((1, 5, 3)))  # Keras' loop: model.layers[0].path_record.last == "loop"
+    """
+    layers = [layer for layer in model._flatten_layers() if isinstance(layer, RecurrentLayer)]
+    saved = [layer.fused for layer in layers]
+    for layer in layers:
+        layer.fused = False
+    try:
+        yield model
+    finally:
+        for layer, fused in zip(layers, saved):
+            layer.fused = fused

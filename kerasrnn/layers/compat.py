@@ -1,22 +1,20 @@
 """The only place kerasrnn touches Keras' private ``keras.src`` modules.
 
-Keras 3 has no public home for two things the layers need:
+Keras 3 has no public home for one thing the layers need:
 
 * ``DropoutRNNCell`` — the mixin that `keras.layers.RNN` recognises (by
   ``isinstance``) to create a cell's dropout masks once per batch, outside the
   time loop. A cell that does not inherit it gets no per-batch masks.
-* ``backend_rnn`` — ``keras.src.backend.rnn``, the backend's time loop that
-  `keras.layers.RNN` itself runs (a TensorFlow while loop). The
-  fused training path runs its forward and backward loops with it.
 
-If a Keras upgrade moves either, importing this module raises an ImportError
-that names the missing symbol, the installed Keras version and the version
-these paths were checked against, instead of a bare ``ModuleNotFoundError``
-deep inside a layer (``tests/test_layers_compat.py`` keeps it that way).
+(The fused loops in `kerasrnn.layers.fused` are plain TensorFlow and need no
+private Keras module.) If a Keras upgrade moves it, importing this module raises
+an ImportError that names the missing symbol, the installed Keras version and the
+version this path was checked against, instead of a bare ``ModuleNotFoundError``
+deep inside a layer (``tests/test_layers_options.py`` keeps it that way).
 
->>> from kerasrnn.layers.compat import DropoutRNNCell, backend_rnn
->>> callable(backend_rnn)
-True
+>>> from kerasrnn.layers.compat import DropoutRNNCell
+>>> DropoutRNNCell.__name__
+'DropoutRNNCell'
 """
 
 from __future__ import annotations
@@ -25,15 +23,14 @@ import importlib
 
 import keras
 
-__all__ = ["DropoutRNNCell", "backend_rnn", "PRIVATE_IMPORTS", "CHECKED_KERAS_VERSION"]
+__all__ = ["DropoutRNNCell", "PRIVATE_IMPORTS", "CHECKED_KERAS_VERSION", "load_private"]
 
-#: The Keras version these private paths were last checked against.
+#: The Keras version this private path was last checked against.
 CHECKED_KERAS_VERSION = "3.15.1"
 
 #: name exported here -> (private module, attribute in it).
 PRIVATE_IMPORTS = {
     "DropoutRNNCell": ("keras.src.layers.rnn.dropout_rnn_cell", "DropoutRNNCell"),
-    "backend_rnn": ("keras.src.backend", "rnn"),
 }
 
 
@@ -43,8 +40,8 @@ def load_private(name: str):
     Args:
         name: a key of `PRIVATE_IMPORTS`.
 
-    >>> load_private("backend_rnn").__name__
-    'rnn'
+    >>> load_private("DropoutRNNCell").__name__
+    'DropoutRNNCell'
     """
     module_name, attribute = PRIVATE_IMPORTS[name]
     try:
@@ -59,4 +56,3 @@ def load_private(name: str):
 
 
 DropoutRNNCell = load_private("DropoutRNNCell")
-backend_rnn = load_private("backend_rnn")

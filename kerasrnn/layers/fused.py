@@ -1,330 +1,440 @@
-"""The fast path: whole-sequence LSTM/GRU/SimpleRNN with hand-written BPTT.
+"""The fast path: whole-sequence LSTM/GRU/SimpleRNN loops with hand-written BPTT, compiled with XLA.
 
-Autodiff through Keras' step loop does four small matmuls per step on the
-way back (dx, dW, dh, dU) and accumulates dW and dU step by step. Here, as
-in cuDNN and PyTorch, the backward loop computes only the gate derivatives
-``dz_t`` and ``dh_{t-1} = dz_t · Uᵀ``; the weight and input gradients are
-formed after the loop with one large GEMM each::
+This is the one TensorFlow-specific module under `kerasrnn.layers`: TensorFlow is
+imported only when Keras runs on the TensorFlow backend (on the other backends the
+cells never call it and run Keras' loop). Each ``*_sequence`` function runs the
+whole sequence in a `tf.function` compiled with XLA **whatever the caller's
+setting**: a model compiled with Keras' default ``jit_compile="auto"`` (which turns
+XLA off on CPU-only machines) still gets XLA's recurrent loop, and inside a model
+compiled with XLA the loop is simply part of the model's XLA program.
 
-    dW = Xᵀ · DZ      dU = H_{t-1}ᵀ · DZ      db = Σ_t DZ      dX = DZ · Wᵀ
+Measured choices (CPU, TF 2.21; numbers in the README's benchmarks):
 
-The forward loop is Keras' own step (``x_t·W + h·U``, measured faster on
-CPU than hoisting ``X·W`` out of the loop) that also stores the gate
-activations the backward loop needs.
+* **Feature-major loop.** Inside the loop the state is kept transposed, ``(H, B)``,
+  and an LSTM or SimpleRNN step is one GEMM ``[W; U]ᵀ · [x_t; h_{t-1}]`` of shape
+  ``(G·H, I+H) × (I+H, B)``: XLA's CPU dot is faster with the long gate dimension as
+  rows, and the gate blocks become contiguous row blocks that cost nothing to split
+  or concatenate.
+* **Hand-written BPTT.** Autodiff through a step loop does four small matmuls per
+  step on the way back and accumulates dW and dU step by step. Here, as in cuDNN and
+  PyTorch, the backward loop computes only the gate derivatives ``dz_t`` and
+  ``dh_{t-1} = U·dz_t``; the weight gradients are formed after the loop with one
+  large GEMM each: ``dW = Xᵀ·DZ``, ``dU = H_{t-1}ᵀ·DZ``, ``db = Σ_t DZ``.
+  ``dX = DZ·Wᵀ`` is computed outside the XLA program, so TensorFlow prunes it when
+  nothing asks for the input's gradient (a first layer).
+* **Inference stores nothing.** With ``training=False`` the forward keeps nothing for
+  a backward pass (and no per-step outputs without ``sequences``); should a gradient
+  still be asked for (gradients in inference mode), the backward recomputes the
+  forward with its stores first.
 
-Everything is `keras.ops` + `keras.ops.custom_gradient` + Keras' backend
-`rnn` loop. This module depends on no kerasrnn layer: each cell class owns its
-dispatch (``fused_blocker`` says why a configuration is not covered — masks,
-dropout, non-default activations, LSTM projection, mixed precision, a backend
-other than TensorFlow — and ``fused_sequence`` calls the function below), and
-`kerasrnn.layers.base.RecurrentLayer` records which loop ran. Outputs and
-gradients equal the built-in layers' to float32 round-off (tests check 1e-5).
+Every function takes and returns **batch-major** tensors: ``x`` is ``(B, T, I)``,
+the outputs ``(B, T, H)`` in processing order (time reversed for
+``go_backwards=True``, as Keras' loop returns them), states ``(B, H)``. Weight
+layouts and gate orders are Keras' (LSTM i, f, c̃, o; GRU z, r, h̃). Activations are
+fixed (sigmoid/tanh; SimpleRNN tanh, relu or linear): each cell's ``fused_blocker``
+checks, by function identity, that its activations are Keras' own, otherwise the
+layer runs Keras' loop with the user's functions. Outputs and gradients equal the
+built-in layers' to float32 round-off (the tests check 1e-5).
 """
 
 from __future__ import annotations
 
+import functools
+
 import keras
-from keras import activations, ops
 
-from kerasrnn.layers.compat import backend_rnn
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+else:  # pragma: no cover - the cells do not call this module on other backends
+    tf = None
 
-__all__ = ["lstm_sequence", "gru_sequence", "simple_rnn_sequence", "activation_name", "FUSED_ACTIVATIONS"]
+__all__ = ["lstm_sequence", "gru_sequence", "simple_rnn_sequence", "JIT_COMPILE", "SIMPLE_RNN_ACTIVATIONS"]
+
+#: Compile the loops with XLA. False runs the very same loops as plain TensorFlow
+#: graphs (slower on CPU); meant for debugging and for measuring what XLA brings.
+JIT_COMPILE = True
+
+#: SimpleRNN activations the fused loop implements.
+SIMPLE_RNN_ACTIVATIONS = ("tanh", "relu", "linear")
 
 
 # --------------------------------------------------------------------------
-# helpers
+# plumbing shared by the three recurrences
 # --------------------------------------------------------------------------
-def _upstream(grads, n):
-    """The n upstream gradients of a custom gradient, as a tuple (None allowed).
-
-    TensorFlow passes one positional argument per output, JAX one tuple.
-    """
-    if len(grads) == 1 and isinstance(grads[0], (tuple, list)):
-        grads = tuple(grads[0])
-    if len(grads) != n:
-        raise ValueError(f"expected {n} upstream gradients, got {len(grads)}")
-    return grads
+@functools.lru_cache(maxsize=None)
+def _compiled(fn, **static):
+    """`fn` with its static keyword arguments bound, as one cached (XLA-)compiled tf.function."""
+    # One trace per input signature (XLA compiles per shape anyway); shapes are never
+    # relaxed, so the feature sizes the loops slice by stay static.
+    return tf.function(functools.partial(fn, **static), jit_compile=JIT_COMPILE, autograph=False)
 
 
-def _tensors(*args):
-    """Read variables before the custom gradient, so it sees tensors only (autodiff reaches
-    the variables through the reads)."""
-    return [ops.copy(a) if isinstance(a, keras.Variable) else ops.convert_to_tensor(a) for a in args]
+def _steps(x):
+    """Time steps of batch-major `x`: the static length when known, else a scalar tensor."""
+    return x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
 
 
-def _or_zeros(grad, like):
-    return ops.zeros_like(like) if grad is None else grad
+def _arrays(steps, dtype, n):
+    return [tf.TensorArray(dtype, size=steps) for _ in range(n)]
 
 
-def _time_loop(step, inputs, initial_states, go_backwards=False):
-    """Keras' backend loop over time-major `inputs` -> (stacked outputs, final states).
-
-    Outputs are stacked in processing order (reversed when `go_backwards`).
-    """
-    first = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
-    _, outputs, states = backend_rnn(
-        step,
-        inputs,
-        list(initial_states),
-        go_backwards=go_backwards,
-        time_major=True,
-        return_all_outputs=True,
-        input_length=first.shape[0],
+def _loop(body, loop_vars, steps):
+    """``for t in range(steps): loop_vars = body(t, *loop_vars)``; TensorArrays allowed."""
+    result = tf.while_loop(
+        lambda t, *_: t < steps,
+        lambda t, *v: [t + 1, *body(t, *v)],
+        [tf.constant(0), *loop_vars],
+        maximum_iterations=steps,
     )
-    return outputs, states
+    return result[1:]
+
+
+def _reverse_loop(body, loop_vars, steps):
+    """``for t in reversed(range(steps)): loop_vars = body(t, *loop_vars)``."""
+    return _loop(lambda k, *v: body(steps - 1 - k, *v), loop_vars, steps)
+
+
+def _feature_major_inputs(x, go_backwards):
+    """Batch-major `x` (B, T, I) -> (T, I, B) in processing order."""
+    xt = tf.transpose(x, (1, 2, 0))
+    return tf.reverse(xt, [0]) if go_backwards else xt
 
 
 def _flat(t):
-    """(T, B, F) -> (T*B, F)."""
-    return ops.reshape(t, (-1, ops.shape(t)[-1]))
+    """(T, B, F) -> (T·B, F)."""
+    return tf.reshape(t, (-1, t.shape[-1] if t.shape[-1] is not None else tf.shape(t)[-1]))
 
 
-def _outer(a, b):
-    """Σ_t a_tᵀ · b_t for time-major a (T, B, F) and b (T, B, G): one GEMM."""
-    return ops.matmul(ops.transpose(_flat(a)), _flat(b))
+def _inputs_flat(x, go_backwards):
+    """Batch-major `x` -> (T·B, I), time-major in processing order (for ``dW = Xᵀ·DZ``)."""
+    xt = tf.transpose(x, (1, 0, 2))
+    return _flat(tf.reverse(xt, [0]) if go_backwards else xt)
 
 
-def _shift(hs, h0):
-    """[h0, h_0, ..., h_{T-2}]: the state each step started from."""
-    return ops.concatenate([h0[None], hs[:-1]], axis=0)
+def _previous_flat(hs, h0):
+    """(T·B, H): the state each step started from, ``[h0, h_0, ..., h_{T-2}]``."""
+    return _flat(tf.concat([h0[None], hs[:-1]], 0))
 
 
-def _input_and_weight_grads(dz, x, kernel, hs, h0):
-    """``(dX, dW, dU, db)`` from the gate derivatives: one GEMM each, after the loop.
+def _previous(stacked, t, first):
+    """``stacked[t - 1]``, or `first` at ``t = 0``."""
+    return tf.where(t > 0, stacked[tf.maximum(t - 1, 0)], first)
 
-    ``dX = DZ·Wᵀ``, ``dW = Xᵀ·DZ``, ``dU = H_{t-1}ᵀ·DZ``, ``db = Σ_t DZ`` for a cell
-    whose pre-activation is ``x_t·W + h_{t-1}·U + b`` (LSTM, SimpleRNN).
+
+def _outputs(sequence_array):
+    """The stacked (T, B, H) per-step outputs -> batch-major (B, T, H), and the stack itself."""
+    hs = sequence_array.stack()
+    return tf.transpose(hs, (1, 0, 2)), hs
+
+
+def _input_gradient(dz_flat, kernel, x, go_backwards):
+    """``dX = DZ·Wᵀ`` in `x`'s batch-major layout (plain TF ops: pruned when unused)."""
+    batch, steps = tf.shape(x)[0], _steps(x)
+    dx = tf.reshape(tf.matmul(dz_flat, kernel, transpose_b=True), (steps, batch, tf.shape(x)[-1]))
+    if go_backwards:
+        dx = tf.reverse(dx, [0])
+    return tf.transpose(dx, (1, 0, 2))
+
+
+def _fused(forward_fn, backward_fn, args, n_states, training, sequences, go_backwards, **static):
+    """One recurrence with hand-written gradient; returns ``(outputs or None, *final states)``.
+
+    ``forward_fn(*args, go_backwards, sequences, store, **static)`` returns
+    ``[outputs (B, T, H)]`` (when `sequences`), the `n_states` final states and, with
+    `store`, the tensors the backward reads. ``backward_fn(*args, *stores, d_outputs,
+    *d_states, go_backwards, **static)`` returns ``(DZ (T·B, G·H), *gradients of
+    args[1:])``; ``args[0]`` is the input and ``args[1]`` the input kernel.
     """
-    return (
-        ops.matmul(dz, ops.transpose(kernel)),
-        _outer(x, dz),
-        _outer(_shift(hs, h0), dz),
-        ops.sum(_flat(dz), axis=0),
-    )
+    store_forward = _compiled(forward_fn, go_backwards=go_backwards, sequences=True, store=True, **static)
+    forward = store_forward if training else _compiled(
+        forward_fn, go_backwards=go_backwards, sequences=sequences, store=False, **static)
+    backward = _compiled(backward_fn, go_backwards=go_backwards, **static)
+    with_sequence = sequences or training
+    n_outputs = n_states + int(with_sequence)
 
+    @tf.custom_gradient
+    def run(*tensors):
+        # The compiled functions are opaque to autodiff: this function is their gradient,
+        # so none must be traced through them (their TensorArrays cannot leave XLA).
+        tensors = [tf.stop_gradient(t) for t in tensors]
+        result = forward(*tensors)
+        outputs, stores = list(result[:n_outputs]), list(result[n_outputs:])
 
-def _reverse_loop(step, inputs, initial_states):
-    """Run `step` from t = T-1 down to 0; outputs back in time order."""
-    outputs, states = _time_loop(step, inputs, initial_states, go_backwards=True)
-    return ops.flip(outputs, axis=0) if not isinstance(outputs, (tuple, list)) else tuple(
-        ops.flip(o, axis=0) for o in outputs
-    ), states
+        def grad(*upstream, **_):
+            x = tensors[0]
+            upstream = list(upstream)
+            refs = list(outputs)
+            if not with_sequence:  # nothing can flow into a sequence the caller never got
+                zeros = tf.zeros((tf.shape(x)[0], _steps(x), outputs[0].shape[-1]), x.dtype)
+                upstream, refs = [zeros, *upstream], [zeros, *refs]
+            upstream = [tf.stop_gradient(tf.zeros_like(r) if g is None else g) for g, r in zip(upstream, refs)]
+            saved = stores if training else list(store_forward(*tensors)[n_states + 1:])
+            dz_flat, *grads = backward(*tensors, *saved, *upstream)
+            return [_input_gradient(dz_flat, tensors[1], x, go_backwards), *grads]
+
+        return outputs, grad
+
+    outputs = run(*[tf.convert_to_tensor(a) for a in args])
+    return outputs if with_sequence else [None, *outputs]
 
 
 # --------------------------------------------------------------------------
 # LSTM
 # --------------------------------------------------------------------------
-def lstm_sequence(x, kernel, recurrent_kernel, bias, h0, c0):
-    """LSTM over time-major `x` (T, B, I) -> ``(outputs (T, B, H), h_T, c_T)``.
+def _lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, go_backwards, sequences, store):
+    steps = _steps(x)
+    xs = _feature_major_inputs(x, go_backwards)                      # (T, I, B)
+    weights = tf.transpose(tf.concat([kernel, recurrent_kernel], 0))  # (4H, I+H)
+    bias = bias[:, None]
 
-    Weight layout and gate order (i, f, c̃, o) of `keras.layers.LSTM`,
-    sigmoid/tanh activations. Differentiable w.r.t. every argument.
+    def body(t, h, c, *arrays):
+        z = tf.matmul(weights, tf.concat([xs[t], h], 0)) + bias
+        i, f, g, o = tf.split(z, 4, 0)
+        i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+        c = f * c + i * g
+        h = o * tf.tanh(c)
+        arrays = list(arrays)
+        if sequences:
+            arrays[0] = arrays[0].write(t, tf.transpose(h))
+        if store:
+            arrays[1] = arrays[1].write(t, tf.concat([i, f, g, o], 0))
+            arrays[2] = arrays[2].write(t, c)
+        return [h, c, *arrays]
+
+    n_arrays = 3 if store else int(sequences)
+    h, c, *arrays = _loop(body, [tf.transpose(h0), tf.transpose(c0), *_arrays(steps, x.dtype, n_arrays)], steps)
+    result = [tf.transpose(h), tf.transpose(c)]
+    if sequences:
+        outputs, hs = _outputs(arrays[0])
+        result = [outputs, *result]
+    if store:
+        result += [hs, arrays[1].stack(), arrays[2].stack()]
+    return result
+
+
+def _lstm_backward(x, kernel, recurrent_kernel, bias, h0, c0, hs, gates, cs, d_outputs, d_h, d_c,
+                   *, go_backwards):
+    steps = _steps(x)
+    d_hs = tf.transpose(d_outputs, (1, 2, 0))  # (T, H, B)
+    c_first = tf.transpose(c0)
+
+    def body(t, dh, dc, array):
+        i, f, g, o = tf.split(gates[t], 4, 0)
+        c_prev = _previous(cs, t, c_first)
+        tanh_c = tf.tanh(cs[t])
+        dh = dh + d_hs[t]
+        dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
+        dz = tf.concat(
+            [dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dc * i * (1.0 - g * g),
+             dh * tanh_c * o * (1.0 - o)],
+            0,
+        )
+        return [tf.matmul(recurrent_kernel, dz), dc * f, array.write(t, tf.transpose(dz))]
+
+    dh0, dc0, array = _reverse_loop(body, [tf.transpose(d_h), tf.transpose(d_c), *_arrays(steps, x.dtype, 1)],
+                                    steps)
+    dz = _flat(array.stack())
+    return (
+        dz,
+        tf.matmul(_inputs_flat(x, go_backwards), dz, transpose_a=True),
+        tf.matmul(_previous_flat(hs, h0), dz, transpose_a=True),
+        tf.reduce_sum(dz, 0),
+        tf.transpose(dh0),
+        tf.transpose(dc0),
+    )
+
+
+def lstm_sequence(x, kernel, recurrent_kernel, bias, h0, c0, *, training=True, sequences=True,
+                  go_backwards=False):
+    """LSTM over batch-major `x` (B, T, I) -> ``(outputs (B, T, H) or None, h_T, c_T)``.
+
+    Weight layout and gate order (i, f, c̃, o) of `keras.layers.LSTM`, sigmoid/tanh.
+    Differentiable w.r.t. every argument. `training` keeps what the backward pass reads;
+    ``sequences=False`` (inference only) skips the per-step outputs.
 
     >>> import numpy as np
-    >>> x = np.zeros((5, 2, 3), "float32"); h = np.zeros((2, 4), "float32")
+    >>> x = np.zeros((2, 5, 3), "float32"); h = np.zeros((2, 4), "float32")
     >>> hs, h_t, c_t = lstm_sequence(x, np.ones((3, 16), "float32"),
     ...     np.ones((4, 16), "float32"), np.zeros(16, "float32"), h, h)
     >>> tuple(hs.shape)
-    (5, 2, 4)
+    (2, 5, 4)
     """
-
-    @ops.custom_gradient
-    def fused(x, kernel, recurrent_kernel, bias, h0, c0):
-        def step(x_t, states):
-            h, c = states
-            z = ops.matmul(x_t, kernel) + ops.matmul(h, recurrent_kernel) + bias
-            i, f, g, o = ops.split(z, 4, axis=-1)
-            i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
-            c = f * c + i * g
-            h = o * ops.tanh(c)
-            return (h, c, ops.concatenate([i, f, g, o], axis=-1)), [h, c]
-
-        (hs, cs, gates), (h_t, c_t) = _time_loop(step, x, [h0, c0])
-
-        def grad(*upstream, **_):
-            d_hs, d_h_t, d_c_t = _upstream(upstream, 3)
-            recurrent_t = ops.transpose(recurrent_kernel)
-
-            def back_step(inputs, states):
-                d_out, c, c_prev, gate = inputs
-                dh, dc = states
-                i, f, g, o = ops.split(gate, 4, axis=-1)
-                dh = dh + d_out
-                tanh_c = ops.tanh(c)
-                dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
-                dz = ops.concatenate(
-                    [
-                        dc * g * i * (1.0 - i),
-                        dc * c_prev * f * (1.0 - f),
-                        dc * i * (1.0 - g * g),
-                        dh * tanh_c * o * (1.0 - o),
-                    ],
-                    axis=-1,
-                )
-                return dz, [ops.matmul(dz, recurrent_t), dc * f]
-
-            dzs, (dh0, dc0) = _reverse_loop(
-                back_step,
-                (_or_zeros(d_hs, hs), cs, _shift(cs, c0), gates),
-                [_or_zeros(d_h_t, h0), _or_zeros(d_c_t, c0)],
-            )
-            return (*_input_and_weight_grads(dzs, x, kernel, hs, h0), dh0, dc0)
-
-        return (hs, h_t, c_t), grad
-
-    return fused(*_tensors(x, kernel, recurrent_kernel, bias, h0, c0))
+    return _fused(_lstm_forward, _lstm_backward, (x, kernel, recurrent_kernel, bias, h0, c0), 2,
+                  training, sequences, go_backwards)
 
 
 # --------------------------------------------------------------------------
 # GRU
 # --------------------------------------------------------------------------
-def gru_sequence(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, reset_after=True):
-    """GRU over time-major `x` (T, B, I) -> ``(outputs (T, B, H), h_T)``.
+def _gru_forward(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, *, go_backwards, sequences,
+                 store, reset_after):
+    steps = _steps(x)
+    units = recurrent_kernel.shape[0]
+    xs = _feature_major_inputs(x, go_backwards)
+    w = tf.transpose(kernel)             # (3H, I)
+    u = tf.transpose(recurrent_kernel)   # (3H, H)
+    input_bias, recurrent_bias = input_bias[:, None], recurrent_bias[:, None]
 
-    Layout and gate order (z, r, h̃) of `keras.layers.GRU`; sigmoid/tanh.
-    With ``reset_after=False`` pass zeros as `recurrent_bias` (its gradient
-    is then meaningless and ignored by the caller).
+    def body(t, h, *arrays):
+        x_z, x_r, x_h = tf.split(tf.matmul(w, xs[t]) + input_bias, 3, 0)
+        if reset_after:
+            r_z, r_r, r_h = tf.split(tf.matmul(u, h) + recurrent_bias, 3, 0)
+            z, r = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
+            n = tf.tanh(x_h + r * r_h)
+        else:
+            r_z, r_r = tf.split(tf.matmul(u[: 2 * units], h), 2, 0)
+            z, r = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
+            n = tf.tanh(x_h + tf.matmul(u[2 * units:], r * h))
+        h_new = z * h + (1.0 - z) * n
+        arrays = list(arrays)
+        if sequences:
+            arrays[0] = arrays[0].write(t, tf.transpose(h_new))
+        if store:
+            arrays[1] = arrays[1].write(t, tf.concat([z, r, n, r_h] if reset_after else [z, r, n], 0))
+        return [h_new, *arrays]
+
+    n_arrays = 2 if store else int(sequences)
+    h, *arrays = _loop(body, [tf.transpose(h0), *_arrays(steps, x.dtype, n_arrays)], steps)
+    result = [tf.transpose(h)]
+    if sequences:
+        outputs, hs = _outputs(arrays[0])
+        result = [outputs, *result]
+    if store:
+        result += [hs, arrays[1].stack()]
+    return result
+
+
+def _gru_backward(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, hs, saved,
+                  d_outputs, d_h, *, go_backwards, reset_after):
+    steps = _steps(x)
+    units = recurrent_kernel.shape[0]
+    d_hs = tf.transpose(d_outputs, (1, 2, 0))
+    u_zr, u_h = recurrent_kernel[:, : 2 * units], recurrent_kernel[:, 2 * units:]
+
+    def body(t, dh, *arrays):
+        if reset_after:
+            z, r, n, r_h = tf.split(saved[t], 4, 0)
+        else:
+            z, r, n = tf.split(saved[t], 3, 0)
+        hp = tf.transpose(_previous(hs, t, h0))  # the step's starting state, feature-major
+        dh = dh + d_hs[t]
+        d_n = dh * (1.0 - z) * (1.0 - n * n)
+        d_z = dh * (hp - n) * z * (1.0 - z)
+        dh_prev = dh * z
+        if reset_after:
+            d_r = d_n * r_h * r * (1.0 - r)
+            d_nr = d_n * r
+            dh_prev += tf.matmul(recurrent_kernel, tf.concat([d_z, d_r, d_nr], 0))
+            extra = d_nr          # dU's candidate block pairs h_{t-1} with d_n ⊙ r
+        else:
+            d_rh = tf.matmul(u_h, d_n)
+            d_r = d_rh * hp * r * (1.0 - r)
+            dh_prev += d_rh * r + tf.matmul(u_zr, tf.concat([d_z, d_r], 0))
+            extra = r * hp        # dU's candidate block pairs r ⊙ h_{t-1} with d_n
+        gates_array, extra_array = arrays
+        return [dh_prev, gates_array.write(t, tf.transpose(tf.concat([d_z, d_r, d_n], 0))),
+                extra_array.write(t, tf.transpose(extra))]
+
+    dh0, gates_array, extra_array = _reverse_loop(body, [tf.transpose(d_h), *_arrays(steps, x.dtype, 2)], steps)
+    d_gates, extra = _flat(gates_array.stack()), _flat(extra_array.stack())
+    d_zr, d_n = d_gates[:, : 2 * units], d_gates[:, 2 * units:]
+    h_prev = _previous_flat(hs, h0)
+    d_input_bias = tf.reduce_sum(d_gates, 0)
+    if reset_after:
+        d_recurrent = tf.concat([tf.matmul(h_prev, d_zr, transpose_a=True),
+                                 tf.matmul(h_prev, extra, transpose_a=True)], 1)
+        d_recurrent_bias = tf.concat([d_input_bias[: 2 * units], tf.reduce_sum(extra, 0)], 0)
+    else:
+        d_recurrent = tf.concat([tf.matmul(h_prev, d_zr, transpose_a=True),
+                                 tf.matmul(extra, d_n, transpose_a=True)], 1)
+        d_recurrent_bias = tf.zeros_like(recurrent_bias)
+    return (
+        d_gates,
+        tf.matmul(_inputs_flat(x, go_backwards), d_gates, transpose_a=True),
+        d_recurrent,
+        d_input_bias,
+        d_recurrent_bias,
+        tf.transpose(dh0),
+    )
+
+
+def gru_sequence(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, *, reset_after=True,
+                 training=True, sequences=True, go_backwards=False):
+    """GRU over batch-major `x` (B, T, I) -> ``(outputs (B, T, H) or None, h_T)``.
+
+    Layout and gate order (z, r, h̃) of `keras.layers.GRU`; sigmoid/tanh. With
+    ``reset_after=False`` pass zeros as `recurrent_bias` (its gradient is then zero).
     """
-
-    @ops.custom_gradient
-    def fused(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0):
-        units = recurrent_kernel.shape[0]
-        u_zr, u_h = recurrent_kernel[:, : 2 * units], recurrent_kernel[:, 2 * units :]
-
-        def step(x_t, states):
-            (h,) = states
-            x_z, x_r, x_h = ops.split(ops.matmul(x_t, kernel) + input_bias, 3, axis=-1)
-            if reset_after:
-                r_z, r_r, r_h = ops.split(ops.matmul(h, recurrent_kernel) + recurrent_bias, 3, axis=-1)
-                z, r = ops.sigmoid(x_z + r_z), ops.sigmoid(x_r + r_r)
-                n = ops.tanh(x_h + r * r_h)
-                saved = ops.concatenate([z, r, n, r_h], axis=-1)
-            else:
-                r_z, r_r = ops.split(ops.matmul(h, u_zr), 2, axis=-1)
-                z, r = ops.sigmoid(x_z + r_z), ops.sigmoid(x_r + r_r)
-                n = ops.tanh(x_h + ops.matmul(r * h, u_h))
-                saved = ops.concatenate([z, r, n], axis=-1)
-            h_new = z * h + (1.0 - z) * n
-            return (h_new, saved), [h_new]
-
-        (hs, saved), (h_t,) = _time_loop(step, x, [h0])
-
-        def grad(*upstream, **_):
-            d_hs, d_h_t = _upstream(upstream, 2)
-            h_prev = _shift(hs, h0)
-            recurrent_t = ops.transpose(recurrent_kernel)
-            u_zr_t, u_h_t = ops.transpose(u_zr), ops.transpose(u_h)
-
-            def back_step(inputs, states):
-                d_out, hp, s = inputs
-                (dh,) = states
-                dh = dh + d_out
-                if reset_after:
-                    z, r, n, r_h = ops.split(s, 4, axis=-1)
-                else:
-                    z, r, n = ops.split(s, 3, axis=-1)
-                d_n = dh * (1.0 - z) * (1.0 - n * n)
-                d_z = dh * (hp - n) * z * (1.0 - z)
-                dh_prev = dh * z
-                if reset_after:
-                    d_r = d_n * r_h * r * (1.0 - r)
-                    d_rec = ops.concatenate([d_z, d_r, d_n * r], axis=-1)
-                    dh_prev = dh_prev + ops.matmul(d_rec, recurrent_t)
-                else:
-                    d_rh = ops.matmul(d_n, u_h_t)
-                    d_r = d_rh * hp * r * (1.0 - r)
-                    d_rec = ops.concatenate([d_z, d_r], axis=-1)
-                    dh_prev = dh_prev + d_rh * r + ops.matmul(d_rec, u_zr_t)
-                return (ops.concatenate([d_z, d_r, d_n], axis=-1), d_rec), [dh_prev]
-
-            (d_gates, d_recs), (dh0,) = _reverse_loop(
-                back_step, (_or_zeros(d_hs, hs), h_prev, saved), [_or_zeros(d_h_t, h0)]
-            )
-            if reset_after:
-                d_recurrent = _outer(h_prev, d_recs)
-                d_recurrent_bias = ops.sum(_flat(d_recs), axis=0)
-            else:
-                r = saved[..., units : 2 * units]
-                d_recurrent = ops.concatenate(
-                    [_outer(h_prev, d_recs), _outer(r * h_prev, d_gates[..., 2 * units :])], axis=-1
-                )
-                d_recurrent_bias = ops.zeros_like(recurrent_bias)
-            return (
-                ops.matmul(d_gates, ops.transpose(kernel)),
-                _outer(x, d_gates),
-                d_recurrent,
-                ops.sum(_flat(d_gates), axis=0),
-                d_recurrent_bias,
-                dh0,
-            )
-
-        return (hs, h_t), grad
-
-    return fused(*_tensors(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0))
+    return _fused(_gru_forward, _gru_backward, (x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0), 1,
+                  training, sequences, go_backwards, reset_after=bool(reset_after))
 
 
 # --------------------------------------------------------------------------
 # SimpleRNN
 # --------------------------------------------------------------------------
+_ACTIVATION = {"tanh": lambda z: tf.tanh(z), "relu": lambda z: tf.nn.relu(z), "linear": lambda z: z}
 _DERIVATIVE_FROM_OUTPUT = {
     "tanh": lambda h: 1.0 - h * h,
-    "relu": lambda h: ops.cast(h > 0, h.dtype),
-    "linear": lambda h: ops.ones_like(h),
-}
-
-#: The activation *functions* the fused loops implement, by identity: a user
-#: function that happens to be called ``tanh`` (e.g. a scaled tanh) is not one of
-#: them, so it runs Keras' loop with the user's function.
-FUSED_ACTIVATIONS = {
-    activations.tanh: "tanh",
-    activations.sigmoid: "sigmoid",
-    activations.relu: "relu",
-    activations.linear: "linear",
+    "relu": lambda h: tf.cast(h > 0, h.dtype),
+    "linear": lambda h: tf.ones_like(h),
 }
 
 
-def activation_name(fn):
-    """``"tanh"``/``"sigmoid"``/``"relu"``/``"linear"`` if `fn` *is* that Keras activation, else None.
+def _simple_forward(x, kernel, recurrent_kernel, bias, h0, *, go_backwards, sequences, store, activation):
+    steps = _steps(x)
+    xs = _feature_major_inputs(x, go_backwards)
+    weights = tf.transpose(tf.concat([kernel, recurrent_kernel], 0))  # (H, I+H)
+    bias = bias[:, None]
+    act = _ACTIVATION[activation]
 
-    >>> activation_name(keras.activations.get("tanh")), activation_name(lambda x: x)
-    ('tanh', None)
-    """
-    try:
-        return FUSED_ACTIVATIONS.get(fn)
-    except TypeError:  # unhashable callable
-        return None
+    def body(t, h, *arrays):
+        h = act(tf.matmul(weights, tf.concat([xs[t], h], 0)) + bias)
+        arrays = list(arrays)
+        if sequences:
+            arrays[0] = arrays[0].write(t, tf.transpose(h))
+        if store:
+            arrays[1] = arrays[1].write(t, h)
+        return [h, *arrays]
+
+    n_arrays = 2 if store else int(sequences)
+    h, *arrays = _loop(body, [tf.transpose(h0), *_arrays(steps, x.dtype, n_arrays)], steps)
+    result = [tf.transpose(h)]
+    if sequences:
+        outputs, hs = _outputs(arrays[0])
+        result = [outputs, *result]
+    if store:
+        result += [hs, arrays[1].stack()]
+    return result
 
 
-def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, activation="tanh"):
-    """SimpleRNN ``h_t = act(x_t·W + h_{t-1}·U + b)`` over time-major `x` -> ``(outputs, h_T)``.
+def _simple_backward(x, kernel, recurrent_kernel, bias, h0, hs, hs_feature_major, d_outputs, d_h,
+                     *, go_backwards, activation):
+    steps = _steps(x)
+    d_hs = tf.transpose(d_outputs, (1, 2, 0))
+    derivative = _DERIVATIVE_FROM_OUTPUT[activation]
+
+    def body(t, dh, array):
+        da = (dh + d_hs[t]) * derivative(hs_feature_major[t])
+        return [tf.matmul(recurrent_kernel, da), array.write(t, tf.transpose(da))]
+
+    dh0, array = _reverse_loop(body, [tf.transpose(d_h), *_arrays(steps, x.dtype, 1)], steps)
+    da = _flat(array.stack())
+    return (
+        da,
+        tf.matmul(_inputs_flat(x, go_backwards), da, transpose_a=True),
+        tf.matmul(_previous_flat(hs, h0), da, transpose_a=True),
+        tf.reduce_sum(da, 0),
+        tf.transpose(dh0),
+    )
+
+
+def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, *, activation="tanh", training=True,
+                        sequences=True, go_backwards=False):
+    """SimpleRNN ``h_t = act(x_t·W + h_{t-1}·U + b)`` over batch-major `x` -> ``(outputs or None, h_T)``.
 
     `activation` is ``"tanh"``, ``"relu"`` or ``"linear"``.
     """
-    act = activations.get(activation)
-    derivative = _DERIVATIVE_FROM_OUTPUT[activation]
-
-    @ops.custom_gradient
-    def fused(x, kernel, recurrent_kernel, bias, h0):
-        def step(x_t, states):
-            (h,) = states
-            h = act(ops.matmul(x_t, kernel) + bias + ops.matmul(h, recurrent_kernel))
-            return h, [h]
-
-        hs, (h_t,) = _time_loop(step, x, [h0])
-
-        def grad(*upstream, **_):
-            d_hs, d_h_t = _upstream(upstream, 2)
-            recurrent_t = ops.transpose(recurrent_kernel)
-
-            def back_step(inputs, states):
-                d_out, h = inputs
-                (dh,) = states
-                da = (dh + d_out) * derivative(h)
-                return da, [ops.matmul(da, recurrent_t)]
-
-            das, (dh0,) = _reverse_loop(back_step, (_or_zeros(d_hs, hs), hs), [_or_zeros(d_h_t, h0)])
-            return (*_input_and_weight_grads(das, x, kernel, hs, h0), dh0)
-
-        return (hs, h_t), grad
-
-    return fused(*_tensors(x, kernel, recurrent_kernel, bias, h0))
+    if activation not in SIMPLE_RNN_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {SIMPLE_RNN_ACTIVATIONS}, got {activation!r}")
+    return _fused(_simple_forward, _simple_backward, (x, kernel, recurrent_kernel, bias, h0), 1,
+                  training, sequences, go_backwards, activation=activation)

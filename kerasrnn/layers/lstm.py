@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 from keras import activations, initializers, ops
 
-from kerasrnn.layers.base import RecurrentCell, RecurrentLayer, check_units
-from kerasrnn.layers.fused import activation_name, lstm_sequence
+from kerasrnn.layers.base import RecurrentCell, RecurrentLayer, activation_name, check_units
+from kerasrnn.layers.fused import lstm_sequence
 
 _CELL_ARGS = (
     "activation", "recurrent_activation", "use_bias", "kernel_initializer",
@@ -135,10 +135,10 @@ class LSTMCell(RecurrentCell):
             return "activation"
         return None
 
-    def fused_sequence(self, x, initial_state, training):
+    def fused_sequence(self, x, initial_state, training, go_backwards=False, sequences=True):
         bias = self.bias if self.bias is not None else ops.zeros((4 * self.units,), self.compute_dtype)
-        hs, h_t, c_t = lstm_sequence(x, self.kernel, self.recurrent_weights(training), bias, *initial_state)
-        return hs, h_t, [h_t, c_t]
+        return lstm_sequence(x, self.kernel, self.recurrent_weights(training), bias, *initial_state,
+                             training=training, sequences=sequences, go_backwards=go_backwards)
 
     def get_config(self):
         config = {
@@ -175,5 +175,4 @@ class LSTM(RecurrentLayer):
     cell_class = LSTMCell
     cell_name = "lstm_cell"
     cell_args = _CELL_ARGS
-    fused_default = True  # hand-written BPTT when training; see RecurrentLayer
     has_use_cudnn = True
