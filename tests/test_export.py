@@ -404,10 +404,13 @@ def test_bench_export_classifier_batch_1_vs_batch_n(clf_run, tmp_path):
     assert result.exit_code == 0, result.output
     speed = json.loads(out.read_text())["speed"]
     for key in ("tflite_sentences_per_s_batch1", "tflite_sentences_per_s_batch8", "keras_sentences_per_s_batch1",
-                "keras_sentences_per_s_batch8"):
+                "keras_sentences_per_s_batch8", "tflite_interpreter_sentences_per_s_batch1",
+                "tflite_interpreter_sentences_per_s_batch8"):
         assert speed[key] > 0, key
     assert speed["tflite_batch_speedup"] == pytest.approx(
         speed["tflite_sentences_per_s_batch8"] / speed["tflite_sentences_per_s_batch1"])
+    assert speed["tflite_interpreter_batch_speedup"] == pytest.approx(
+        speed["tflite_interpreter_sentences_per_s_batch8"] / speed["tflite_interpreter_sentences_per_s_batch1"])
     assert "tflite_batch_speedup" in result.output
 
 

@@ -11,7 +11,8 @@ Measures, for the run's task:
   (default 32), LiteRT (Python tokenisation + interpreter, the dynamic-batch
   model, run as ``classify --tflite --file`` runs it: sorted by length, each
   batch trimmed to its longest sentence) vs the Keras model (`tf.function` on
-  raw strings);
+  raw strings); and the same LiteRT calls on token ids made beforehand
+  (``tflite_interpreter_*``: the interpreter without Python tokenisation);
 - forecasting: windows per second at batch 1 and `--batch`, LiteRT vs Keras.
 
 Timings are medians over `repeats` runs; on a shared 2-core CPU they drift by
@@ -130,10 +131,15 @@ def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) 
     out = {}
     lite = {b: Classifier("tflite", content, [], tokenizer, batch_size=b) for b in (1, batch)}
     seconds = _interleaved({b: (lambda c=c: c.predict_proba(texts)) for b, c in lite.items()}, repeats)
+    ids = tokenizer.encode_batch(texts)  # the interpreter alone: tokenised once, outside the timing
+    seconds_ids = _interleaved({b: (lambda c=c: c.predict_ids(ids)) for b, c in lite.items()}, repeats)
     for b in (1, batch):
         out[f"tflite_sentences_per_s_batch{b}"] = len(texts) / seconds[b]
         out[f"keras_sentences_per_s_batch{b}"] = _throughput(keras, texts, b, n, repeats)
+    for b in (1, batch):
+        out[f"tflite_interpreter_sentences_per_s_batch{b}"] = len(texts) / seconds_ids[b]
     out["tflite_batch_speedup"] = out[f"tflite_sentences_per_s_batch{batch}"] / out["tflite_sentences_per_s_batch1"]
+    out["tflite_interpreter_batch_speedup"] = seconds_ids[1] / seconds_ids[batch]
     out["tflite_vs_keras_batch1"] = out["tflite_sentences_per_s_batch1"] / out["keras_sentences_per_s_batch1"]
     out[f"tflite_vs_keras_batch{batch}"] = (out[f"tflite_sentences_per_s_batch{batch}"]
                                             / out[f"keras_sentences_per_s_batch{batch}"])
