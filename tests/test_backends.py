@@ -1,13 +1,11 @@
-"""kerasrnn.layers are backend-agnostic: run them under KERAS_BACKEND=torch.
+"""kerasrnn.layers are backend-agnostic: run them under KERAS_BACKEND=torch and =jax.
 
 The parent process (TensorFlow backend) runs the *built-in* Keras layers on
 fixed inputs and weights, including a padding mask, and stores outputs and the
 gradients of ``sum(outputs * R)`` w.r.t. inputs and weights in an .npz. A
-fresh subprocess with ``KERAS_BACKEND=torch`` runs ours on the same data,
-forward and backward (torch autograd), and reports the max differences.
-
-(Keras' ``numpy`` backend would be the natural inference-only check, but in
-Keras 3.15 it imports JAX, which is not installed here; jax is not either.)
+fresh subprocess per backend runs ours on the same data, forward and backward
+(torch autograd; ``jax.grad`` over `Layer.stateless_call`), and reports the max
+differences.
 """
 
 import json
@@ -17,6 +15,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 TOL = 1e-5
@@ -31,47 +30,71 @@ CASES = [
     ("gru_v1", "GRU", {"reset_after": False}),
 ]
 
+# Per backend: imports and ``grad_of(layer, x, mask, rs) -> (outputs, [d/dx, *d/dweights])``
+# of ``sum(outputs * rs)``, all as numpy.
+CHILD_HEAD = {
+    "torch": r"""
+import torch
+from keras import ops
+
+def grad_of(layer, x, mask, rs):
+    x = torch.tensor(x, requires_grad=True)
+    outs = layer(x, mask=torch.tensor(mask))
+    loss = sum((o * torch.tensor(r)).sum() for o, r in zip(outs, rs))
+    grads = torch.autograd.grad(loss, [x] + [w.value for w in layer.trainable_weights])
+    return [ops.convert_to_numpy(o) for o in outs], [g.detach().numpy() for g in grads]
+""",
+    "jax": r"""
+import jax
+import jax.numpy as jnp
+
+def grad_of(layer, x, mask, rs):
+    trainable = [v.value for v in layer.trainable_variables]
+    non_trainable = [v.value for v in layer.non_trainable_variables]
+    mask = jnp.asarray(mask)
+
+    def loss_fn(x, trainable):
+        outs, _ = layer.stateless_call(trainable, non_trainable, x, mask=mask)
+        return sum((o * jnp.asarray(r)).sum() for o, r in zip(outs, rs)), outs
+
+    (_, outs), (dx, dw) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(jnp.asarray(x), trainable)
+    return [np.asarray(o) for o in outs], [np.asarray(g) for g in [dx, *dw]]
+""",
+}
+
 CHILD = r"""
 import json, os, sys
 import numpy as np
 import keras
-assert keras.backend.backend() == "torch", keras.backend.backend()
-import torch
+assert keras.backend.backend() == os.environ["KERAS_BACKEND"], keras.backend.backend()
 import kerasrnn.layers as L
-from keras import ops
 tensorflow_imported = "tensorflow" in sys.modules  # by importing kerasrnn.layers (Keras may later)
+exec(sys.argv[3])  # CHILD_HEAD[backend]: grad_of
 
 data = np.load(sys.argv[1])
 cases = json.loads(sys.argv[2])
 report = {}
-mask = torch.tensor(data["mask"])
 for name, cls, kwargs in cases:
     layer = getattr(L, cls)(4, return_sequences=True, return_state=True, **kwargs)
-    x = torch.tensor(data["x"], requires_grad=True)
-    layer(x, mask=mask)
+    layer(data["x"], mask=data["mask"])
     n = sum(1 for k in data.files if k.startswith(name + "/w"))
     layer.set_weights([data[f"{name}/w{i}"] for i in range(n)])
-    outs = layer(x, mask=mask)
-    loss = sum((o * torch.tensor(data[f"{name}/r{i}"])).sum() for i, o in enumerate(outs))
-    weights = [w.value for w in layer.trainable_weights]
-    grads = torch.autograd.grad(loss, [x] + weights)
-    d_out = max(float(np.abs(ops.convert_to_numpy(o) - data[f"{name}/out{i}"]).max())
-                for i, o in enumerate(outs))
-    d_grad = max(float(np.abs(g.detach().numpy() - data[f"{name}/grad{i}"]).max())
-                 for i, g in enumerate(grads))
+    rs = [data[f"{name}/r{i}"] for i in range(sum(1 for k in data.files if k.startswith(name + "/r")))]
+    outs, grads = grad_of(layer, data["x"], data["mask"], rs)
+    d_out = max(float(np.abs(o - data[f"{name}/out{i}"]).max()) for i, o in enumerate(outs))
+    d_grad = max(float(np.abs(g - data[f"{name}/grad{i}"]).max()) for i, g in enumerate(grads))
     report[name] = {"out": d_out, "grad": d_grad, "n_out": len(outs), "n_grad": len(grads)}
 
 # Bidirectional (forward only) with the same mask.
 bi = keras.layers.Bidirectional(L.GRU(4, return_sequences=True))
-x = torch.tensor(data["x"])
-bi(x, mask=mask)
+bi(data["x"], mask=data["mask"])
 bi.set_weights([data[f"bi/w{i}"] for i in range(6)])
-report["bidirectional_gru"] = {
-    "out": float(np.abs(ops.convert_to_numpy(bi(x, mask=mask)) - data["bi/out0"]).max())}
+out = keras.ops.convert_to_numpy(bi(data["x"], mask=data["mask"]))
+report["bidirectional_gru"] = {"out": float(np.abs(out - data["bi/out0"]).max())}
 # Without a mask the fused loop would apply: on this backend it must decline ("backend"),
 # and importing kerasrnn.layers must not have imported TensorFlow.
 plain = L.LSTM(4)
-plain(torch.tensor(data["x"]), training=True)
+plain(data["x"], training=True)
 report["no_mask_path"] = [plain.path_record.last, plain.path_record.reason]
 report["tensorflow_imported"] = tensorflow_imported
 print("REPORT " + json.dumps(report))
@@ -114,13 +137,14 @@ def _expected(path):
     np.savez(path, **data)
 
 
-def test_torch_backend_forward_and_backward_match_tensorflow_builtins(tmp_path):
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_other_backends_forward_and_backward_match_tensorflow_builtins(tmp_path, backend):
     path = tmp_path / "expected.npz"
     _expected(path)
-    env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "2",
-           "CUDA_VISIBLE_DEVICES": ""}
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), json.dumps(CASES)],
+        [sys.executable, "-c", CHILD, str(path), json.dumps(CASES), CHILD_HEAD[backend]],
         capture_output=True, text=True, env=env, timeout=400,
     )
     assert result.returncode == 0, result.stderr[-4000:]

@@ -127,6 +127,19 @@ def _outputs(sequence_array):
     return tf.transpose(hs, (1, 0, 2)), hs
 
 
+def _forward_result(states, arrays, sequences, store):
+    """What a forward returns: ``[outputs (B, T, H)]`` when `sequences`, the final states
+    (feature-major inside the loop, batch-major here), then with `store` the stacked
+    (T, B, H) outputs and the other stored arrays, stacked (`store` implies `sequences`)."""
+    result = [tf.transpose(s) for s in states]
+    if sequences:
+        outputs, hs = _outputs(arrays[0])
+        result = [outputs, *result]
+    if store:
+        result += [hs, *[a.stack() for a in arrays[1:]]]
+    return result
+
+
 def _input_gradient(dz_flat, kernel, x, go_backwards):
     """``dX = DZ·Wᵀ`` in `x`'s batch-major layout (plain TF ops: pruned when unused)."""
     batch, steps = tf.shape(x)[0], _steps(x)
@@ -203,13 +216,7 @@ def _lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, go_backwards, se
 
     n_arrays = 3 if store else int(sequences)
     h, c, *arrays = _loop(body, [tf.transpose(h0), tf.transpose(c0), *_arrays(steps, x.dtype, n_arrays)], steps)
-    result = [tf.transpose(h), tf.transpose(c)]
-    if sequences:
-        outputs, hs = _outputs(arrays[0])
-        result = [outputs, *result]
-    if store:
-        result += [hs, arrays[1].stack(), arrays[2].stack()]
-    return result
+    return _forward_result([h, c], arrays, sequences, store)
 
 
 def _lstm_backward(x, kernel, recurrent_kernel, bias, h0, c0, hs, gates, cs, d_outputs, d_h, d_c,
@@ -295,13 +302,7 @@ def _gru_forward(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, *,
 
     n_arrays = 2 if store else int(sequences)
     h, *arrays = _loop(body, [tf.transpose(h0), *_arrays(steps, x.dtype, n_arrays)], steps)
-    result = [tf.transpose(h)]
-    if sequences:
-        outputs, hs = _outputs(arrays[0])
-        result = [outputs, *result]
-    if store:
-        result += [hs, arrays[1].stack()]
-    return result
+    return _forward_result([h], arrays, sequences, store)
 
 
 def _gru_backward(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, hs, saved,
@@ -398,13 +399,7 @@ def _simple_forward(x, kernel, recurrent_kernel, bias, h0, *, go_backwards, sequ
 
     n_arrays = 2 if store else int(sequences)
     h, *arrays = _loop(body, [tf.transpose(h0), *_arrays(steps, x.dtype, n_arrays)], steps)
-    result = [tf.transpose(h)]
-    if sequences:
-        outputs, hs = _outputs(arrays[0])
-        result = [outputs, *result]
-    if store:
-        result += [hs, arrays[1].stack()]
-    return result
+    return _forward_result([h], arrays, sequences, store)
 
 
 def _simple_backward(x, kernel, recurrent_kernel, bias, h0, hs, hs_feature_major, d_outputs, d_h,
