@@ -28,6 +28,8 @@ import sys
 
 import click
 
+from kerasrnn.native_logs import native_stderr_silenced
+
 from kerasrnn.commands.lazy import LazyGroup
 from kerasrnn.errors import KerasRNNError
 
@@ -66,21 +68,6 @@ OS_ERROR_FIXES = {
 def verbose_requested(verbose_flag: bool = False) -> bool:
     """True when TensorFlow's own log lines should reach the terminal."""
     return verbose_flag or os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """Point file descriptor 2 at /dev/null (C++ writes included), then restore it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def import_tensorflow_quietly() -> None:

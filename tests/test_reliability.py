@@ -132,6 +132,17 @@ def test_a_classifier_run_prints_no_tensorflow_line(tmp_path):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert not [tag for tag in (*TF_NOISE, "WARNING:absl") if tag in result.stderr], result.stderr
+    # ... nor does running its TFLite export: LiteRT's native "INFO: Created TensorFlow Lite XNNPACK
+    # delegate" line stays off stderr (it is printed when the interpreter is made).
+    run_dir = tmp_path / "runs" / "csv-sentiment"
+    for command in (["export", run_dir, "--format", "tflite"],
+                    ["classify", "--tflite", run_dir / "export" / "tflite" / "model.tflite", "good fun 3"]):
+        result = subprocess.run([sys.executable, "-m", "kerasrnn.cli", *map(str, command)], env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert not [tag for tag in (*TF_NOISE, "WARNING:absl", "XNNPACK", "INFO:") if tag in result.stderr], \
+            result.stderr
+    assert result.stdout.split("\t")[0] in ("pos", "neg"), result.stdout
 
 
 def test_verbose_shows_tensorflow_log_lines_again(tmp_path):

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasrnn import native_logs
 from kerasrnn.errors import UserError
 from kerasrnn.export import QUANTIZE
 from kerasrnn.export.builtins_check import check_builtins_only
@@ -255,7 +256,9 @@ def open_signature(source, signature: str = SIGNATURE):
     """A LiteRT signature runner for a ``.tflite`` path or flatbuffer bytes.
 
     A file that is not a valid flatbuffer (truncated, corrupt, not TFLite) is a
-    one-line `UserError`, not an interpreter traceback.
+    one-line `UserError`, not an interpreter traceback. LiteRT's native
+    "Created ... XNNPACK delegate" INFO line is kept off stderr when
+    ``TF_CPP_MIN_LOG_LEVEL`` >= 1 (`kerasrnn.native_logs`; the CLI sets it).
 
     >>> runner = open_signature("export/tflite/model.tflite")  # doctest: +SKIP
     >>> runner(token_ids=ids)["probs"]  # doctest: +SKIP
@@ -263,11 +266,16 @@ def open_signature(source, signature: str = SIGNATURE):
     from ai_edge_litert.interpreter import Interpreter  # lazy: heavy import
 
     what = "the TFLite model" if isinstance(source, (bytes, bytearray)) else str(source)
+    # Making the interpreter and its first allocation (where LiteRT applies its default XNNPACK
+    # delegate) print a native INFO line; keep it off stderr when the process filters INFO lines.
+    quiet = native_logs.native_stderr_silenced() if native_logs.info_lines_unwanted() else contextlib.nullcontext()
     try:
-        if isinstance(source, (bytes, bytearray)):
-            interpreter = Interpreter(model_content=bytes(source))
-        else:
-            interpreter = Interpreter(model_path=str(Path(source)))
+        with quiet:
+            if isinstance(source, (bytes, bytearray)):
+                interpreter = Interpreter(model_content=bytes(source))
+            else:
+                interpreter = Interpreter(model_path=str(Path(source)))
+            interpreter.allocate_tensors()
         return interpreter.get_signature_runner(signature)
     except (ValueError, RuntimeError) as e:
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
