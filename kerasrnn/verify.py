@@ -228,9 +228,7 @@ def expected_path(case: KerasCase) -> str | None:
     if case.scenario == "rnn(cell)":
         return None
     training = case.scenario not in INFERENCE_SCENARIOS
-    defaults = getattr(ours_lib, case.layer).fused_defaults
-    fused = case.options.get("fused")
-    fused = defaults[0 if training else 1] if fused is None else fused
+    fused = getattr(ours_lib, case.layer).fused_choice(case.options.get("fused"), training)
     default_activations = case.options.get("recurrent_activation", "sigmoid") == "sigmoid"
     if not fused or not default_activations or case.scenario in LOOP_SCENARIOS:
         return "loop"

@@ -217,13 +217,18 @@ def test_failed_fresh_run_leaves_nothing_but_resumable_state_is_kept(tmp_path):
     assert not list(tmp_path.glob(".lock-*"))
 
 
-def test_resume_checks_the_recipe_and_allows_only_continuation_keys(tmp_path):
-    run_dir = tmp_path / "demo"
+def leave_interrupted_run(recipe, run_dir):
+    """Start `recipe` in `run_dir` and die after one checkpoint file: a run ``--resume`` can pick up."""
     with pytest.raises(RuntimeError):
-        with rundir.lifecycle(RECIPE, run_dir) as work:
+        with rundir.lifecycle(recipe, run_dir) as work:
             (work / "checkpoints").mkdir()
             (work / "checkpoints" / "x").write_text("1")
             raise RuntimeError("killed")
+
+
+def test_resume_checks_the_recipe_and_allows_only_continuation_keys(tmp_path):
+    run_dir = tmp_path / "demo"
+    leave_interrupted_run(RECIPE, run_dir)
     assert (rundir.work_dir_for(run_dir) / "recipe.toml").is_file()  # written at the start
     changed = {**RECIPE, "train": {"epochs": 1, "batch_size": 4}, "run": {**RECIPE["run"], "seed": 3}}
     with pytest.raises(rundir.RecipeChangedError, match=r"run.seed \(0 -> 3\), train.batch_size \(8 -> 4\)"):
@@ -616,11 +621,7 @@ def test_resume_accepts_a_recipe_stored_before_new_keys_with_defaults_existed(tm
 
     recipe = recipes.load_recipe("sine-forecast", ["run.name=demo"])
     run_dir = tmp_path / "demo"
-    with pytest.raises(RuntimeError):
-        with rundir.lifecycle(recipe, run_dir) as work:
-            (work / "checkpoints").mkdir()
-            (work / "checkpoints" / "x").write_text("1")
-            raise RuntimeError("killed")
+    leave_interrupted_run(recipe, run_dir)
     stored = rundir.work_dir_for(run_dir) / "recipe.toml"
     old = recipes.read_toml(stored)
     defaults = recipes.TrainConfig()

@@ -414,11 +414,16 @@ class RecurrentLayer(keras.layers.RNN):
             if name not in cls.__dict__:
                 setattr(cls, name, property(lambda self, _n=name: getattr(self.cell, _n)))
 
+    @classmethod
+    def fused_choice(cls, fused, training: bool) -> bool:
+        """Whether a ``fused`` setting (True, False or None = `fused_defaults`) asks for the fused loop."""
+        if fused is None:
+            return cls.fused_defaults[0 if training else 1]
+        return fused
+
     def wants_fused(self, training: bool) -> bool:
         """Whether this layer's ``fused`` setting asks for the fused loop in this mode."""
-        if self.fused is None:
-            return self.fused_defaults[0 if training else 1]
-        return self.fused
+        return self.fused_choice(self.fused, training)
 
     def fused_blocker(self, sequences, mask, training):
         """Why this call runs Keras' loop instead of the fused one, or None to run fused."""

@@ -140,6 +140,24 @@ def _forward_result(states, arrays, sequences, store):
     return result
 
 
+def _record(arrays, t, h, sequences, stored):
+    """Write step t into the forward's arrays: the batch-major output (when `sequences`), then each
+    of `stored` (the tensors the backward reads; empty when not storing). Returns the arrays."""
+    arrays = list(arrays)
+    if sequences:
+        arrays[0] = arrays[0].write(t, tf.transpose(h))
+    for k, value in enumerate(stored, start=1):
+        arrays[k] = arrays[k].write(t, value)
+    return arrays
+
+
+def _weight_gradients(dz_flat, x, hs, h0, go_backwards):
+    """``(dW, dU, db) = (Xᵀ·DZ, H_{t-1}ᵀ·DZ, Σ DZ)``: one GEMM each, after the backward loop."""
+    return (tf.matmul(_inputs_flat(x, go_backwards), dz_flat, transpose_a=True),
+            tf.matmul(_previous_flat(hs, h0), dz_flat, transpose_a=True),
+            tf.reduce_sum(dz_flat, 0))
+
+
 def _input_gradient(dz_flat, kernel, x, go_backwards):
     """``dX = DZ·Wᵀ`` in `x`'s batch-major layout (plain TF ops: pruned when unused)."""
     batch, steps = tf.shape(x)[0], _steps(x)
@@ -206,13 +224,7 @@ def _lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, *, go_backwards, se
         i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
         c = f * c + i * g
         h = o * tf.tanh(c)
-        arrays = list(arrays)
-        if sequences:
-            arrays[0] = arrays[0].write(t, tf.transpose(h))
-        if store:
-            arrays[1] = arrays[1].write(t, tf.concat([i, f, g, o], 0))
-            arrays[2] = arrays[2].write(t, c)
-        return [h, c, *arrays]
+        return [h, c, *_record(arrays, t, h, sequences, [tf.concat([i, f, g, o], 0), c] if store else [])]
 
     n_arrays = 3 if store else int(sequences)
     h, c, *arrays = _loop(body, [tf.transpose(h0), tf.transpose(c0), *_arrays(steps, x.dtype, n_arrays)], steps)
@@ -241,14 +253,7 @@ def _lstm_backward(x, kernel, recurrent_kernel, bias, h0, c0, hs, gates, cs, d_o
     dh0, dc0, array = _reverse_loop(body, [tf.transpose(d_h), tf.transpose(d_c), *_arrays(steps, x.dtype, 1)],
                                     steps)
     dz = _flat(array.stack())
-    return (
-        dz,
-        tf.matmul(_inputs_flat(x, go_backwards), dz, transpose_a=True),
-        tf.matmul(_previous_flat(hs, h0), dz, transpose_a=True),
-        tf.reduce_sum(dz, 0),
-        tf.transpose(dh0),
-        tf.transpose(dc0),
-    )
+    return (dz, *_weight_gradients(dz, x, hs, h0, go_backwards), tf.transpose(dh0), tf.transpose(dc0))
 
 
 def lstm_sequence(x, kernel, recurrent_kernel, bias, h0, c0, *, training=True, sequences=True,
@@ -293,12 +298,8 @@ def _gru_forward(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, *,
             z, r = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
             n = tf.tanh(x_h + tf.matmul(u[2 * units:], r * h))
         h_new = z * h + (1.0 - z) * n
-        arrays = list(arrays)
-        if sequences:
-            arrays[0] = arrays[0].write(t, tf.transpose(h_new))
-        if store:
-            arrays[1] = arrays[1].write(t, tf.concat([z, r, n, r_h] if reset_after else [z, r, n], 0))
-        return [h_new, *arrays]
+        stored = [tf.concat([z, r, n, r_h] if reset_after else [z, r, n], 0)] if store else []
+        return [h_new, *_record(arrays, t, h_new, sequences, stored)]
 
     n_arrays = 2 if store else int(sequences)
     h, *arrays = _loop(body, [tf.transpose(h0), *_arrays(steps, x.dtype, n_arrays)], steps)
@@ -390,12 +391,7 @@ def _simple_forward(x, kernel, recurrent_kernel, bias, h0, *, go_backwards, sequ
 
     def body(t, h, *arrays):
         h = act(tf.matmul(weights, tf.concat([xs[t], h], 0)) + bias)
-        arrays = list(arrays)
-        if sequences:
-            arrays[0] = arrays[0].write(t, tf.transpose(h))
-        if store:
-            arrays[1] = arrays[1].write(t, h)
-        return [h, *arrays]
+        return [h, *_record(arrays, t, h, sequences, [h] if store else [])]
 
     n_arrays = 2 if store else int(sequences)
     h, *arrays = _loop(body, [tf.transpose(h0), *_arrays(steps, x.dtype, n_arrays)], steps)
@@ -414,13 +410,7 @@ def _simple_backward(x, kernel, recurrent_kernel, bias, h0, hs, hs_feature_major
 
     dh0, array = _reverse_loop(body, [tf.transpose(d_h), *_arrays(steps, x.dtype, 1)], steps)
     da = _flat(array.stack())
-    return (
-        da,
-        tf.matmul(_inputs_flat(x, go_backwards), da, transpose_a=True),
-        tf.matmul(_previous_flat(hs, h0), da, transpose_a=True),
-        tf.reduce_sum(da, 0),
-        tf.transpose(dh0),
-    )
+    return (da, *_weight_gradients(da, x, hs, h0, go_backwards), tf.transpose(dh0))
 
 
 def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, *, activation="tanh", training=True,
