@@ -212,6 +212,25 @@ def test_text_shorter_than_one_window_leaves_nothing(tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+
+def test_too_short_corpus_is_reported_as_such_before_the_seed_text(tmp_path):
+    # "abc" lacks the default seed text's characters too: the length is the problem to name
+    short = tmp_path / "abc.txt"
+    short.write_text("abc")
+    result = run_recipe("text-char", tmp_path / "runs", f"data.paths={short}")
+    assert_user_error(result, "fewer than one batch of train.batch_size = 64")
+    assert "seed_text" not in result.output
+
+
+def test_corpus_one_batch_short_names_batch_size_and_seq_len(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("ab" * 200)  # 380 training characters (95%) = 3 windows of 101 < 4 per batch
+    result = run_recipe("text-char", tmp_path / "runs", f"data.paths={text}", "train.batch_size=4",
+                        "eval.seed_text=a")
+    assert_user_error(result, "the training text has 380 characters")
+    assert "train.batch_size" in result.output and "data.seq_len" in result.output
+
+
 # ----------------------------------------------------------------------------- classification
 
 WORDS = {"pos": ["good", "great", "lovely"], "neg": ["bad", "awful", "boring"], "mid": ["okay", "fine", "average"]}

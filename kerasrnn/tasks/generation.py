@@ -97,6 +97,19 @@ def nats_metrics(nats: float) -> dict:
 # ----------------------------------------------------------------------------- run
 
 
+def check_text_length(name: str, n_chars: int, seq_len: int, batch_size: int) -> None:
+    """Raise a `UserError` unless `n_chars` characters make one batch of ``seq_len + 1`` windows.
+
+    Checked before anything else about the text, so a too-short corpus is
+    reported as such (not as, say, a seed text with characters it lacks).
+    """
+    need = (seq_len + 1) * batch_size
+    if n_chars < need:
+        raise UserError(f"the {name} text has {n_chars:,} characters, fewer than one batch of train.batch_size = "
+                        f"{batch_size} windows of data.seq_len+1 = {seq_len + 1} ({need:,} characters); "
+                        "use more text, or a smaller train.batch_size or data.seq_len")
+
+
 def run(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -> dict:
     """Train a char model from a resolved recipe and write its run directory.
 
@@ -133,24 +146,21 @@ def run(recipe: dict, run_dir: Path, resume: bool = False, **lifecycle) -> dict:
         else:
             chars = build_vocab(train_text)
             rundir.write_json(vocab_path, {"chars": chars, "unknown_char_policy": eval_cfg.unknown_char_policy})
+        train_ids, _ = to_ids(train_text, chars)
+        val_ids, dropped = to_ids(val_text, chars)
+        if dropped:
+            print(f"Note: {dropped} validation character(s) are not in the training vocabulary and were dropped.")
+        seq_len, bs = data_cfg.seq_len, train_cfg.batch_size
+        for name, ids in (("training", train_ids), ("validation", val_ids)):
+            check_text_length(name, len(ids), seq_len, bs)
         try:  # the closing sample must work: check its seed text before training
             encode(eval_cfg.seed_text, chars, eval_cfg.unknown_char_policy)
         except UserError as e:
             raise UserError(e.message.replace("unknown='skip'", 'eval.unknown_char_policy = "skip"')
                             .replace("seed_text", "eval.seed_text")) from None
-        train_ids, _ = to_ids(train_text, chars)
-        val_ids, dropped = to_ids(val_text, chars)
-        if dropped:
-            print(f"Note: {dropped} validation character(s) are not in the training vocabulary and were dropped.")
-        seq_len = data_cfg.seq_len
-        for name, ids in (("training", train_ids), ("validation", val_ids)):
-            if len(ids) < seq_len + 1:
-                raise UserError(f"the {name} text has {len(ids)} characters, fewer than one window of "
-                                f"data.seq_len+1 = {seq_len + 1}; use more text or a smaller data.seq_len")
         print(f"Text: {len(train_ids):,} training / {len(val_ids):,} validation characters, "
               f"vocabulary {len(chars)}")
 
-        bs = train_cfg.batch_size
         train_ds = data.char_dataset(train_ids, seq_len, bs, shuffle=True, seed=run_cfg.seed,
                                      repeat=train_cfg.steps_per_epoch > 0)
         val_ds = data.char_dataset(val_ids, seq_len, bs, shuffle=False, seed=run_cfg.seed, repeat=False)
