@@ -52,12 +52,14 @@ import numpy as np
 
 __all__ = [
     "TOLERANCE", "KerasCase", "VARIANTS", "SCENARIOS", "keras_cases",
-    "run_keras_case", "keras_verify_cases", "torch_rows", "format_table",
+    "run_keras_case", "parts_taken", "keras_verify_cases", "torch_rows", "format_table",
     "json_safe", "KERAS_TEST_FILES", "run_keras_test_files",
 ]
 
 TOLERANCE = 1e-5
 BATCH, STEPS, FEATURES, UNITS, VOCAB = 3, 6, 5, 4, 11
+# The graph scenarios' batch: large enough for the fused loop to split it (`fused.batch_parts`).
+GRAPH_BATCH = 16
 
 # layer -> list of (variant label, constructor kwargs). The first is the default.
 VARIANTS: dict[str, list[tuple[str, dict]]] = {
@@ -66,8 +68,8 @@ VARIANTS: dict[str, list[tuple[str, dict]]] = {
         ("relu", {"activation": "relu"}),
         ("tanh no-bias", {"use_bias": False}),
         ("relu no-bias", {"activation": "relu", "use_bias": False}),
-        ("tanh fused", {"fused": True}),
-        ("relu no-bias fused", {"activation": "relu", "use_bias": False, "fused": True}),
+        ("tanh fused=False", {"fused": False}),
+        ("relu no-bias fused=False", {"activation": "relu", "use_bias": False, "fused": False}),
     ],
     "LSTM": [
         ("default", {}),
@@ -81,8 +83,8 @@ VARIANTS: dict[str, list[tuple[str, dict]]] = {
         ("reset_after=False", {"reset_after": False}),
         ("no-bias", {"use_bias": False}),
         ("reset_after=False no-bias", {"reset_after": False, "use_bias": False}),
-        ("reset_after=True fused", {"reset_after": True, "fused": True}),
-        ("reset_after=False no-bias fused", {"reset_after": False, "use_bias": False, "fused": True}),
+        ("reset_after=True fused=False", {"reset_after": True, "fused": False}),
+        ("reset_after=False no-bias fused=False", {"reset_after": False, "use_bias": False, "fused": False}),
     ],
 }
 
@@ -94,7 +96,9 @@ LOOP_SCENARIOS = {"mask-end", "mask-middle", "bidirectional+mask", "unroll", "rn
                   "dropout(training)", "input-dropout(training)"}
 
 # Scenarios called with training=False (every other one uses training=True).
-INFERENCE_SCENARIOS = {"inference", "dropout(inference)"}
+INFERENCE_SCENARIOS = {"inference", "dropout(inference)", "graph(inference)"}
+# Scenarios run in a plain (not XLA) tf.function at GRAPH_BATCH, with a random initial_state.
+GRAPH_SCENARIOS = {"graph", "graph(inference)"}
 
 # Scenario name -> what it exercises (the runner below implements each).
 SCENARIOS: dict[str, str] = {
@@ -115,6 +119,10 @@ SCENARIOS: dict[str, str] = {
     "input-dropout(training)": "dropout=0.3 only, training=True, same seed=7",
     "ours->keras": "weights copied ours -> built-in (the reverse direction)",
     "xla": "seq+state forward and backward inside tf.function(jit_compile=True)",
+    "graph": ("seq+state with a random initial_state, batch 16, forward and backward inside a plain "
+              "tf.function (as model.fit with compile defaults): the fused loop runs the batch as "
+              "two concurrent loops on 2+ cores (fused.batch_parts; the path column says ×2)"),
+    "graph(inference)": "the graph scenario called with training=False",
 }
 
 QUICK_SCENARIOS = ("seq+state", "inference")
@@ -245,19 +253,27 @@ def path_taken(layer) -> str | None:
     return paths.pop() if len(paths) == 1 else "mixed"
 
 
+def parts_taken(layer) -> int:
+    """`PathRecord.parts` of our layer: how many concurrent loops its fused path ran the batch as."""
+    parts = [getattr(layer, name, None) for name in ("forward_layer", "backward_layer")]
+    parts = [p for p in parts if p is not None] or [layer]
+    return max([p.path_record.parts for p in parts if hasattr(p, "path_record")], default=1)
+
+
 def _randomize(layer, rng) -> None:
     """Give `layer` random weights (non-zero biases make the copy check meaningful)."""
     layer.set_weights([rng.normal(0.0, 0.5, size=w.shape).astype("float32")
                        for w in layer.get_weights()])
 
 
-def _forward_and_grads(layer, call, watched, jit=False):
+def _forward_and_grads(layer, call, watched, jit=False, graph=False):
     """Run ``call(layer, *watched)`` under a tape; return (outputs, grads wrt watched + weights).
 
     The loss is ``Σ_k sum(output_k * R_k)`` with R_k drawn from a fixed seed
     (the same for both layers, since their output shapes agree). With `jit`
     the forward and backward pass run in one XLA-compiled `tf.function`, as
-    in ``model.compile(jit_compile=True)`` training.
+    in ``model.compile(jit_compile=True)`` training; with `graph` in a plain
+    `tf.function`, as ``model.fit`` with Keras' compile defaults on CPU.
     """
     import tensorflow as tf  # lazy: TensorFlow loads in seconds; imported only when measuring
 
@@ -274,8 +290,8 @@ def _forward_and_grads(layer, call, watched, jit=False):
         grads = tape.gradient(loss, list(tensors) + list(layer.trainable_weights))
         return outputs, grads
 
-    if jit:
-        run = tf.function(run, jit_compile=True)
+    if jit or graph:
+        run = tf.function(run, jit_compile=jit)
     outputs, grads = run(*watched)
     return [o.numpy() for o in outputs], [None if g is None else g.numpy() for g in grads]
 
@@ -295,7 +311,8 @@ def run_keras_case(case: KerasCase) -> dict:
 
     rng = _rng(case)
     keras.utils.set_random_seed(zlib.crc32(case.id.encode()) % (2**31))
-    x = tf.constant(rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32"))
+    batch = GRAPH_BATCH if case.scenario in GRAPH_SCENARIOS else BATCH
+    x = tf.constant(rng.normal(size=(batch, STEPS, FEATURES)).astype("float32"))
     scenario = case.scenario
     # training=True takes our training-only code paths (the fused loop); the
     # built-in computes the same function in both modes when nothing is dropped.
@@ -340,10 +357,10 @@ def run_keras_case(case: KerasCase) -> dict:
         ours = keras.layers.Bidirectional(ours, merge_mode="concat")
 
     initial_state = None
-    if scenario == "initial_state":
+    if scenario == "initial_state" or scenario in GRAPH_SCENARIOS:
         sizes = builtin.cell.state_size
         sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
-        initial_state = [tf.constant(rng.normal(size=(BATCH, s)).astype("float32"))
+        initial_state = [tf.constant(rng.normal(size=(batch, s)).astype("float32"))
                          for s in sizes]
         watched = [x, *initial_state]
 
@@ -379,15 +396,16 @@ def run_keras_case(case: KerasCase) -> dict:
                     [v for i, v in enumerate(b_out) if i not in main],
                     [v for i, v in enumerate(o_out) if i not in main], b_grad, o_grad, path_taken(ours))
 
-    jit = scenario == "xla"
-    b_out, b_grad = _forward_and_grads(builtin, call, watched, jit=jit)
-    o_out, o_grad = _forward_and_grads(ours, call, watched, jit=jit)
+    jit, graph = scenario == "xla", scenario in GRAPH_SCENARIOS
+    b_out, b_grad = _forward_and_grads(builtin, call, watched, jit=jit, graph=graph)
+    o_out, o_grad = _forward_and_grads(ours, call, watched, jit=jit, graph=graph)
     if len(b_grad) != len(o_grad):
         o_grad = o_grad + [None]  # different number of weights: forces a failure
-    return _row(case, b_out[:1], o_out[:1], b_out[1:], o_out[1:], b_grad, o_grad, path_taken(ours))
+    return _row(case, b_out[:1], o_out[:1], b_out[1:], o_out[1:], b_grad, o_grad, path_taken(ours),
+                parts_taken(ours))
 
 
-def _row(case, b_main, o_main, b_states, o_states, b_grad, o_grad, path) -> dict:
+def _row(case, b_main, o_main, b_states, o_states, b_grad, o_grad, path, parts=1) -> dict:
     max_out = _max_diff(b_main, o_main)
     max_state = _max_diff(b_states, o_states)
     max_grad = _max_diff(b_grad, o_grad)
@@ -400,6 +418,7 @@ def _row(case, b_main, o_main, b_states, o_states, b_grad, o_grad, path) -> dict
         "max_state": max_state,
         "max_grad": max_grad,
         "path": path,
+        "parts": parts,
         "expected_path": expected,
         "against": "keras",
         "ok": ok,
@@ -510,6 +529,9 @@ def _path_text(row) -> str:
     path, expected = text(row.get("path")), text(row.get("expected_path"))
     if path is None:
         return "—"
+    if row.get("parts", 1) > 1:
+        path = f"{path} ×{row['parts']}"
+        expected = expected and f"{expected} ×{row['parts']}"
     return path if expected in (None, path) else f"{path} (want {expected})"
 
 

@@ -176,7 +176,7 @@ def test_torch_verify_cases_rows():
         assert row["path"] == row["expected_path"], row
         if "Keras loop" in row["options"] or "proj_size" in row["options"]:
             assert set(row["path"]) == {"loop"}, row
-        elif "fused" in row["options"] or row["layer"] == "nn.LSTM":
+        else:  # the default (fused for every cell) or forced
             assert set(row["path"]) == {"fused"}, row
     # both the fused BPTT path and Keras' loop are proved against PyTorch for every cell type
     for path in ("fused", "loop"):

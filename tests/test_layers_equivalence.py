@@ -12,15 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 from kerasrnn import verify
+from kerasrnn.layers import fused
 from kerasrnn.commands.verify import verify_command
 from kerasrnn.verify import TOLERANCE, keras_cases, run_keras_case
 
 # Every option variant in seq+state and inference, every scenario for each layer's
-# default variant (for LSTM and GRU the fused loop wherever it applies), plus every
-# variant under masks and in Bidirectional+mask, and the no-bias and explicit ``fused``
-# variants (SimpleRNN's opt-in fused loop; LSTM's and GRU's ``fused=False``, Keras' loop
-# with our cells) where the fused loop could run: initial_state, stateful, XLA,
-# Bidirectional, go_backwards.
+# default variant (the fused loop wherever it applies, split in two in the graph
+# scenarios), plus every variant under masks and in Bidirectional+mask, and the no-bias
+# and ``fused=False`` variants (Keras' loop with our cells) where the fused loop could
+# run: initial_state, stateful, XLA, Bidirectional, go_backwards.
 _CROSS = {"mask-middle", "bidirectional+mask"}
 _FUSED_SCENARIOS = {"initial_state", "stateful", "xla", "bidirectional", "go_backwards"}
 CASES = keras_cases(quick=True) + [
@@ -55,20 +55,20 @@ def test_matches_builtin(case):
         assert row[key] <= TOLERANCE, row
     # The loop that ran is the one that had to: "fused" wherever the fused path applies.
     assert row["path"] == verify.expected_path(case), row
+    if case.scenario in verify.GRAPH_SCENARIOS and row["path"] == "fused" and fused._usable_cores() >= 2:
+        assert row["parts"] == fused.BATCH_PARTS == 2, row  # the batch ran as two concurrent loops
     assert row["ok"], row
 
 
 def test_expected_paths_are_fused_where_the_issue_requires():
     by_id = {c.id: verify.expected_path(c) for c in keras_cases()}
-    for variant in ("GRU[reset_after=True fused]", "GRU[reset_after=False no-bias fused]", "SimpleRNN[tanh fused]",
-                    "SimpleRNN[relu no-bias fused]", "LSTM[default]", "LSTM[no-bias]"):
+    for variant in ("GRU[reset_after=True]", "GRU[reset_after=False no-bias]", "SimpleRNN[tanh]",
+                    "SimpleRNN[relu no-bias]", "LSTM[default]", "LSTM[no-bias]"):
         for scenario in ("initial_state", "stateful", "xla", "bidirectional", "seq+state", "inference",
-                         "dropout(inference)"):
+                         "dropout(inference)", "graph", "graph(inference)"):
             assert by_id[f"{variant}-{scenario}"] == "fused", (variant, scenario)
-    assert by_id["LSTM[default fused=False]-seq+state"] == "loop"           # opted out
-    assert by_id["GRU[reset_after=True]-seq+state"] == "loop"               # default in training
-    assert by_id["GRU[reset_after=True]-inference"] == "fused"              # default in inference
-    assert by_id["SimpleRNN[tanh]-seq+state"] == "loop"                     # opt-in only
+    for variant in ("LSTM[default fused=False]", "GRU[reset_after=True fused=False]", "SimpleRNN[tanh fused=False]"):
+        assert by_id[f"{variant}-seq+state"] == by_id[f"{variant}-inference"] == "loop"  # opted out
     assert by_id["LSTM[hard_sigmoid]-seq+state"] == "loop"                  # not a fused activation
     assert by_id["LSTM[default]-mask-end"] == "loop"
     assert by_id["LSTM[default]-dropout(training)"] == "loop"
@@ -79,7 +79,7 @@ def test_runner_fails_a_case_whose_fused_path_silently_fell_back(monkeypatch):
     from kerasrnn.layers.gru import GRUCell
 
     monkeypatch.setattr(GRUCell, "fused_blocker", lambda self: "pretend unsupported")
-    case = next(c for c in keras_cases() if c.id == "GRU[reset_after=True fused]-seq+state")
+    case = next(c for c in keras_cases() if c.id == "GRU[reset_after=True]-seq+state")
     row = run_keras_case(case)
     assert row["max_out"] <= TOLERANCE and row["path"] == "loop" and not row["ok"]
 

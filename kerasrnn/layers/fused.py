@@ -40,19 +40,30 @@ built-in layers' to float32 round-off (the tests check 1e-5).
 from __future__ import annotations
 
 import functools
+import os
 
 import keras
+
+from kerasrnn.layers.compat import load_private
 
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
 else:  # pragma: no cover - the cells do not call this module on other backends
     tf = None
 
-__all__ = ["lstm_sequence", "gru_sequence", "simple_rnn_sequence", "JIT_COMPILE", "SIMPLE_RNN_ACTIVATIONS"]
+__all__ = ["lstm_sequence", "gru_sequence", "simple_rnn_sequence", "batch_parts", "in_xla_context", "JIT_COMPILE", "BATCH_PARTS",
+           "MIN_SPLIT_BATCH", "SIMPLE_RNN_ACTIVATIONS"]
 
 #: Compile the loops with XLA. False runs the very same loops as plain TensorFlow
 #: graphs (slower on CPU); meant for debugging and for measuring what XLA brings.
 JIT_COMPILE = True
+
+#: Run a batch of at least `MIN_SPLIT_BATCH` sequences as this many independent loops (in
+#: inference and training) where they can run at the same time (see `batch_parts`). On
+#: 2 cores, B64 T100 128->256, Sequential + compile defaults: inference 1.2x (LSTM, GRU)
+#: to 1.6x (SimpleRNN) faster, training 1.2x (LSTM) to 1.6x (GRU); 1 turns it off.
+BATCH_PARTS = 2
+MIN_SPLIT_BATCH = 16
 
 #: SimpleRNN activations the fused loop implements.
 SIMPLE_RNN_ACTIVATIONS = ("tanh", "relu", "linear")
@@ -167,7 +178,69 @@ def _input_gradient(dz_flat, kernel, x, go_backwards):
     return tf.transpose(dx, (1, 0, 2))
 
 
-def _fused(forward_fn, backward_fn, args, n_states, training, sequences, go_backwards, **static):
+def batch_parts(x) -> int:
+    """How many independent loops `_fused` runs the batch of `x` as: `BATCH_PARTS` or 1.
+
+    Split only where the parts can run at the same time: in a TensorFlow graph
+    (eagerly, ops run one after another) that is not itself compiled with XLA
+    (inside one XLA program the loops run one after the other: measured slower),
+    with a static batch of at least `MIN_SPLIT_BATCH` that `BATCH_PARTS` divides, at least two CPU cores
+    for this process and TensorFlow's inter-op pool not limited to one thread.
+    """
+    batch = x.shape[0]
+    if BATCH_PARTS < 2 or tf.executing_eagerly() or batch is None or batch < MIN_SPLIT_BATCH:
+        return 1
+    if batch % BATCH_PARTS:
+        return 1
+    if _usable_cores() < 2 or tf.config.threading.get_inter_op_parallelism_threads() == 1:
+        return 1
+    return 1 if in_xla_context() else BATCH_PARTS
+
+
+def in_xla_context() -> bool:
+    """Whether the TensorFlow graph now being traced is compiled with XLA as a whole.
+
+    True inside ``tf.function(jit_compile=True)`` (and the functions it calls),
+    False in a plain graph function and eagerly. TensorFlow has no public API
+    for this: the private function comes through `compat.load_private`.
+
+    >>> bool(tf.function(lambda: tf.constant(in_xla_context()), jit_compile=True)())
+    True
+    """
+    return bool(load_private("GraphOrParentsInXlaContext")(tf.compat.v1.get_default_graph()))
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _fused(forward_fn, backward_fn, args, n_states, training, sequences, go_backwards, parts, **static):
+    """`_fused_loop` over the batch as `parts` independent loops (the layers pass `batch_parts`).
+
+    Batch rows do not interact, so the parts' outputs and final states are
+    concatenated back; the weights' gradients (each part has its own backward
+    loop) are summed by autodiff, since every part reads the same weights.
+    ``args[0]`` and the last `n_states` args are batch-major, the rest weights.
+    The batch must divide into `parts` (`batch_parts` sees to it).
+    """
+    args = [tf.convert_to_tensor(a) for a in args]
+    if parts == 1:
+        return _fused_loop(forward_fn, backward_fn, args, n_states, training, sequences, go_backwards, **static)
+    weights, n = args[1:len(args) - n_states], len(args)
+    split = [tf.split(a, parts, 0) if k == 0 or k >= n - n_states else None for k, a in enumerate(args)]
+    results = [
+        _fused_loop(forward_fn, backward_fn,
+                    [split[0][p], *weights, *[s[p] for s in split[n - n_states:]]],
+                    n_states, training, sequences, go_backwards, **static)
+        for p in range(parts)
+    ]
+    return [None if same[0] is None else tf.concat(list(same), 0) for same in zip(*results)]
+
+
+def _fused_loop(forward_fn, backward_fn, args, n_states, training, sequences, go_backwards, **static):
     """One recurrence with hand-written gradient; returns ``(outputs or None, *final states)``.
 
     ``forward_fn(*args, go_backwards, sequences, store, **static)`` returns
@@ -257,7 +330,7 @@ def _lstm_backward(x, kernel, recurrent_kernel, bias, h0, c0, hs, gates, cs, d_o
 
 
 def lstm_sequence(x, kernel, recurrent_kernel, bias, h0, c0, *, training=True, sequences=True,
-                  go_backwards=False):
+                  go_backwards=False, parts=1):
     """LSTM over batch-major `x` (B, T, I) -> ``(outputs (B, T, H) or None, h_T, c_T)``.
 
     Weight layout and gate order (i, f, c̃, o) of `keras.layers.LSTM`, sigmoid/tanh.
@@ -272,7 +345,7 @@ def lstm_sequence(x, kernel, recurrent_kernel, bias, h0, c0, *, training=True, s
     (2, 5, 4)
     """
     return _fused(_lstm_forward, _lstm_backward, (x, kernel, recurrent_kernel, bias, h0, c0), 2,
-                  training, sequences, go_backwards)
+                  training, sequences, go_backwards, parts)
 
 
 # --------------------------------------------------------------------------
@@ -361,14 +434,14 @@ def _gru_backward(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, h
 
 
 def gru_sequence(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, *, reset_after=True,
-                 training=True, sequences=True, go_backwards=False):
+                 training=True, sequences=True, go_backwards=False, parts=1):
     """GRU over batch-major `x` (B, T, I) -> ``(outputs (B, T, H) or None, h_T)``.
 
     Layout and gate order (z, r, h̃) of `keras.layers.GRU`; sigmoid/tanh. With
     ``reset_after=False`` pass zeros as `recurrent_bias` (its gradient is then zero).
     """
     return _fused(_gru_forward, _gru_backward, (x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0), 1,
-                  training, sequences, go_backwards, reset_after=bool(reset_after))
+                  training, sequences, go_backwards, parts, reset_after=bool(reset_after))
 
 
 # --------------------------------------------------------------------------
@@ -414,7 +487,7 @@ def _simple_backward(x, kernel, recurrent_kernel, bias, h0, hs, hs_feature_major
 
 
 def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, *, activation="tanh", training=True,
-                        sequences=True, go_backwards=False):
+                        sequences=True, go_backwards=False, parts=1):
     """SimpleRNN ``h_t = act(x_t·W + h_{t-1}·U + b)`` over batch-major `x` -> ``(outputs or None, h_T)``.
 
     `activation` is ``"tanh"``, ``"relu"`` or ``"linear"``.
@@ -422,4 +495,4 @@ def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, *, activation="ta
     if activation not in SIMPLE_RNN_ACTIVATIONS:
         raise ValueError(f"activation must be one of {SIMPLE_RNN_ACTIVATIONS}, got {activation!r}")
     return _fused(_simple_forward, _simple_backward, (x, kernel, recurrent_kernel, bias, h0), 1,
-                  training, sequences, go_backwards, activation=activation)
+                  training, sequences, go_backwards, parts, activation=activation)

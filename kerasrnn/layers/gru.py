@@ -116,7 +116,7 @@ class GRUCell(RecurrentCell):
             return "activation"
         return None
 
-    def fused_sequence(self, x, initial_state, training, go_backwards=False, sequences=True):
+    def fused_sequence(self, x, initial_state, training, go_backwards=False, sequences=True, parts=1):
         zeros = ops.zeros((3 * self.units,), self.compute_dtype)
         if self.bias is None:
             input_bias, recurrent_bias = zeros, zeros
@@ -127,7 +127,7 @@ class GRUCell(RecurrentCell):
         return gru_sequence(
             x, self.kernel, self.recurrent_weights(training), input_bias, recurrent_bias,
             initial_state[0], reset_after=self.reset_after, training=training, sequences=sequences,
-            go_backwards=go_backwards,
+            go_backwards=go_backwards, parts=parts,
         )
 
     def get_config(self):
@@ -162,6 +162,7 @@ class GRU(RecurrentLayer):
     cell_name = "gru_cell"
     cell_args = _CELL_ARGS
     has_use_cudnn = True
-    # Measured on 2 cores: Keras' loop without XLA trains GRU faster than the fused loop,
-    # the fused loop runs its inference faster (README, Benchmarks).
-    fused_defaults = (False, True)
+    # Measured on 2 cores, Sequential + compile defaults: with the batch split into two
+    # loops (fused.batch_parts) the fused loop trains and infers faster than Keras' loop at
+    # every size measured (B64 T100 128->256: train 97 vs 115 ms, infer 30 vs 41 ms).
+    fused_defaults = (True, True)

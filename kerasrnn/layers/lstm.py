@@ -135,10 +135,10 @@ class LSTMCell(RecurrentCell):
             return "activation"
         return None
 
-    def fused_sequence(self, x, initial_state, training, go_backwards=False, sequences=True):
+    def fused_sequence(self, x, initial_state, training, go_backwards=False, sequences=True, parts=1):
         bias = self.bias if self.bias is not None else ops.zeros((4 * self.units,), self.compute_dtype)
         return lstm_sequence(x, self.kernel, self.recurrent_weights(training), bias, *initial_state,
-                             training=training, sequences=sequences, go_backwards=go_backwards)
+                             training=training, sequences=sequences, go_backwards=go_backwards, parts=parts)
 
     def get_config(self):
         config = {

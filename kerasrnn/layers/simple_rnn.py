@@ -73,12 +73,12 @@ class SimpleRNNCell(RecurrentCell):
             return "activation"
         return None
 
-    def fused_sequence(self, x, initial_state, training, go_backwards=False, sequences=True):
+    def fused_sequence(self, x, initial_state, training, go_backwards=False, sequences=True, parts=1):
         bias = self.bias if self.bias is not None else ops.zeros((self.units,), self.compute_dtype)
         return simple_rnn_sequence(
             x, self.kernel, self.recurrent_weights(training), bias, initial_state[0],
             activation=activation_name(self.activation), training=training, sequences=sequences,
-            go_backwards=go_backwards,
+            go_backwards=go_backwards, parts=parts,
         )
 
 
@@ -103,9 +103,11 @@ class SimpleRNN(RecurrentLayer):
     cell_class = SimpleRNNCell
     cell_name = "simple_rnn_cell"
     cell_args = _CELL_ARGS
-    # One small GEMM per step: Keras' loop without XLA measured as fast as the fused loop
-    # or faster (training and inference), so the fused loop is opt-in here.
-    fused_defaults = (False, False)
+    # Measured on 2 cores, Sequential + compile defaults: with the batch split into two
+    # loops (fused.batch_parts) the fused loop trains and infers faster than Keras' loop at
+    # every size measured (B64 T100 128->256: train 40 vs 41 ms, infer 12 vs 21 ms; smaller
+    # sizes 1.7-3.5x in training).
+    fused_defaults = (True, True)
 
 
 @keras.saving.register_keras_serializable(package="kerasrnn")
