@@ -150,7 +150,7 @@ class GRU(RecurrentLayer):
     stateful=False, unroll=False, reset_after=True), plus
     ``recurrent_weight_dropout=0`` (weight-drop, see `GRUCell`), ``implementation``
     and ``use_cudnn`` (accepted and recorded) and ``fused=None`` (see
-    `RecurrentLayer`: by default Keras' loop in training, the fused loop in inference). Weights are
+    `RecurrentLayer`: the fused loop by default). Weights are
     ``[kernel, recurrent_kernel, bias]`` exactly as the built-in.
 
     >>> layer = GRU(4, reset_after=False, return_sequences=True)

@@ -91,8 +91,8 @@ class SimpleRNN(RecurrentLayer):
     same defaults (see `SimpleRNNCell` for the cell's), plus
     ``return_sequences=False``, ``return_state=False``, ``go_backwards=False``,
     ``stateful=False``, ``unroll=False``, and ``recurrent_weight_dropout=0``
-    (weight-drop, see `SimpleRNNCell`) and ``fused=None`` (see `RecurrentLayer`;
-    opt-in for SimpleRNN: ``fused=True``). Weights are
+    (weight-drop, see `SimpleRNNCell`) and ``fused=None`` (see `RecurrentLayer`:
+    the fused loop by default). Weights are
     ``[kernel, recurrent_kernel, bias]`` in that order, exactly as the built-in.
 
     >>> layer = SimpleRNN(4, return_sequences=True)
