@@ -147,3 +147,22 @@ def test_split_bidirectional_in_fit_and_predict_matches_the_builtin(two_cores):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
     np.testing.assert_allclose(ours.predict(x, batch_size=32, verbose=0),
                                builtin.predict(x, batch_size=32, verbose=0), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_split_stateful_last_output_carries_state_across_calls_like_the_builtin(two_cores, training):
+    x1, x2 = (tf.constant(RNG.normal(size=(16, 5, 3)).astype("float32")) for _ in range(2))
+    ours, builtin = (mod.LSTM(4, stateful=True) for mod in (krl, keras.layers))  # last output only
+    for layer in (builtin, ours):
+        layer(x1)
+        layer.reset_state()
+    ours.set_weights(builtin.get_weights())
+    results, steps = [], []
+    for layer in (builtin, ours):
+        steps.append(tf.function(lambda x, layer=layer: layer(x, training=training)))
+        results.append([steps[-1](x1).numpy(), steps[-1](x2).numpy()])  # the 2nd starts from the 1st's state
+    assert ours.path_record.parts == 2
+    for b, o in zip(*results):
+        np.testing.assert_allclose(o, b, atol=1e-6, rtol=0)
+    ours.reset_state()
+    assert np.abs(steps[1](x2).numpy() - results[1][1]).max() > 1e-3  # from zeros it differs: state was carried
