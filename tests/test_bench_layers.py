@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import kerasrnn.layers as krl
 from kerasrnn.bench.layers import GATES, BenchConfig, forward_flops, parse_cells
+from kerasrnn.bench.layers import format_table as bench_format_table
 from kerasrnn.commands.bench import bench_layers
 from kerasrnn.cli import main
 from kerasrnn.errors import UserError
@@ -69,6 +70,11 @@ def test_cpu_time_and_threads_are_recorded_and_torch_reports_its_own_cpu_time():
     assert "torch" in [r["label"] for r in report["results"]]
     table = invoke(*TINY, "--cells", "rnn", "--no-torch", "--cpu-time").output
     assert "process CPU time" in table and "wall time" not in table
+    result = invoke(*TINY, "--cells", "rnn", "--no-torch", "--tf-intra-threads", "1", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["config"]["tf_intra_threads"] == 1 and report["config"]["threads"] is None
+    assert "TensorFlow intra-op pool 1," in bench_format_table(report)
 
 
 def test_bad_cells_and_sizes_are_one_line_user_errors():
@@ -79,6 +85,8 @@ def test_bad_cells_and_sizes_are_one_line_user_errors():
     assert result.exit_code == 1 and "--reps must be >= 1, got 0" in result.output
     result = CliRunner().invoke(main, ["bench", "layers", "--threads", "0"])
     assert result.exit_code == 1 and "--threads must be >= 1, got 0" in result.output
+    result = CliRunner().invoke(main, ["bench", "layers", "--tf-intra-threads", "0"])
+    assert result.exit_code == 1 and "--tf-intra-threads must be >= 1, got 0" in result.output
     with pytest.raises(UserError):
         parse_cells(" , ")
     assert parse_cells("LSTM,rnn,lstm") == ("lstm", "simple_rnn")

@@ -35,6 +35,9 @@ reference is the built-in in its faster setting.
 ``--cpu-time`` reports each call's process CPU time instead of wall time (the PyTorch child
 measures its own). On a machine other jobs are using, ``--threads 1 --cpu-time`` gives
 stable, comparable numbers (wall times then measure the neighbours as much as the code).
+``--tf-intra-threads 1`` gives TensorFlow's intra-op pool one thread and leaves its inter-op
+pool (and PyTorch) alone: the two half-batch loops of the fused path (`fused.batch_parts`)
+then run one per core without competing for the intra-op pool.
 
 Achieved GFLOP/s use the analytic count ``2·B·T·(I+H)·G·H`` per forward
 (G = 4 LSTM, 3 GRU, 1 SimpleRNN; ×3 for a training step) and are compared
@@ -75,6 +78,7 @@ class BenchConfig:
     seed: int = 0
     user_path: bool = False  # Sequential + compile defaults + train_on_batch/predict_on_batch
     threads: int | None = None  # CPU threads for TensorFlow and PyTorch alike; None = all cores
+    tf_intra_threads: int | None = None  # TensorFlow's intra-op pool only (inter-op and PyTorch unchanged)
     cpu_time: bool = False  # time process CPU instead of wall clock (robust on a busy machine, 1 thread)
 
 
@@ -407,6 +411,7 @@ def format_table(report: dict) -> str:
         f"B={cfg['batch']} T={cfg['length']} {cfg['input']}->{cfg['units']}, "
         f"medians of {cfg['reps']} interleaved reps after {cfg['warmup']} warm-up, "
         f"{report['cpu_count']} CPU cores, {report.get('threads', report['cpu_count'])} threads"
+        + (f", TensorFlow intra-op pool {cfg['tf_intra_threads']}" if cfg.get("tf_intra_threads") else "")
         + (", process CPU time" if cfg.get("cpu_time") else ", wall time")
         + (", user path (Sequential + compile + train_on_batch/predict_on_batch)" if cfg.get("user_path") else ""),
         "speed-up = reference time / row time (> 1 = faster than the reference)",
@@ -466,13 +471,13 @@ def parse_cells(text: str) -> tuple[str, ...]:
 
 def config_from(cells: str = "lstm,gru,simple_rnn", quick: bool = False, torch: bool = True,
                 user_path: bool = False, threads: int | None = None, cpu_time: bool = False,
-                **sizes) -> BenchConfig:
+                tf_intra_threads: int | None = None, **sizes) -> BenchConfig:
     """A `BenchConfig` from the command's options: `sizes` (batch, length, input, units, reps,
     warmup; None = default, or the quick size) and `threads` must be >= 1 (warmup >= 0)."""
-    for name, value in {**sizes, "threads": threads}.items():
+    for name, value in {**sizes, "threads": threads, "tf_intra_threads": tf_intra_threads}.items():
         if value is not None and value < (0 if name == "warmup" else 1):
             raise UserError(f"{name} must be {'>= 0' if name == 'warmup' else '>= 1'}, got {value}")
     base = QUICK if quick else asdict(BenchConfig())
     merged = {k: (sizes.get(k) if sizes.get(k) is not None else base[k]) for k in QUICK}
     return BenchConfig(cells=parse_cells(cells), torch=torch, user_path=user_path, threads=threads,
-                       cpu_time=cpu_time, **merged)
+                       cpu_time=cpu_time, tf_intra_threads=tf_intra_threads, **merged)

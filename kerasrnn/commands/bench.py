@@ -102,8 +102,11 @@ def bench_scale(units, layers, seq_len, batch_size, steps, paper_batch, paper_st
 @click.option("--cpu-time", is_flag=True,
               help="Report process CPU time instead of wall time: with --threads 1, comparable numbers on a "
                    "machine other jobs are using (idle-spinning threads inflate it with more threads).")
+@click.option("--tf-intra-threads", type=int,
+              help="Threads of TensorFlow's intra-op pool only (inter-op pool and PyTorch unchanged) "
+                   "[default: all cores].")
 def bench_layers(as_json, cells, batch, length, input_, units, reps, warmup, quick, no_torch, user_path,
-                 threads, cpu_time):
+                 threads, cpu_time, tf_intra_threads):
     """Training-step and inference time: kerasrnn vs keras.layers (XLA on/off) vs PyTorch.
 
     Interleaved rounds in one process; medians, speed-ups against the built-in
@@ -113,21 +116,22 @@ def bench_layers(as_json, cells, batch, length, input_, units, reps, warmup, qui
     from kerasrnn.bench import layers as bench_lib  # lazy: imports TensorFlow
 
     flags = {"batch": "--batch", "length": "--length", "input": "--input", "units": "--units", "reps": "--reps",
-             "warmup": "--warmup", "cells": "--cells", "threads": "--threads"}
+             "warmup": "--warmup", "cells": "--cells", "threads": "--threads",
+             "tf_intra_threads": "--tf-intra-threads"}
     with settings_as_flags(flags):
         cfg = bench_lib.config_from(cells, quick=quick, torch=not no_torch, user_path=user_path, threads=threads,
-                                    cpu_time=cpu_time, batch=batch, length=length, input=input_, units=units,
-                                    reps=reps, warmup=warmup)
+                                    cpu_time=cpu_time, tf_intra_threads=tf_intra_threads, batch=batch,
+                                    length=length, input=input_, units=units, reps=reps, warmup=warmup)
     import tensorflow as tf  # lazy: heavy import
 
     tf.get_logger().setLevel("ERROR")  # one tf.function per contender is intended
-    if threads:  # effective only before TensorFlow runs its first op (as in a fresh `kerasrnn` process)
+    if threads or tf_intra_threads:  # effective only before TensorFlow runs its first op (a fresh process)
         try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
+            tf.config.threading.set_intra_op_parallelism_threads(tf_intra_threads or threads)
+            if threads:
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # already initialised in this process (e.g. called from Python)
-            click.echo(f"note: TensorFlow was already initialised; --threads {threads} applies to PyTorch only",
-                       err=True)
+            click.echo("note: TensorFlow was already initialised; its thread settings are unchanged", err=True)
     echo = (lambda msg: click.echo(msg, err=True)) if not as_json else (lambda msg: None)
     report = bench_lib.run_bench(cfg, echo)
     click.echo(json.dumps(report, indent=2) if as_json else bench_lib.format_table(report))
