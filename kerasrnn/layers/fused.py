@@ -22,6 +22,11 @@ Measured choices (CPU, TF 2.21; numbers in the README's benchmarks):
   large GEMM each: ``dW = Xᵀ·DZ``, ``dU = H_{t-1}ᵀ·DZ``, ``db = Σ_t DZ``.
   ``dX = DZ·Wᵀ`` is computed outside the XLA program, so TensorFlow prunes it when
   nothing asks for the input's gradient (a first layer).
+* **Two loops per batch.** An XLA loop of small GEMMs uses about one core, but
+  TensorFlow's graph executor runs independent XLA calls at the same time: where
+  that holds (`batch_parts`), `_fused` runs the two halves of the batch as two
+  loops (forward and backward) and concatenates them; inference 1.2x (LSTM, GRU)
+  to 1.6x (SimpleRNN) faster, training 1.2-1.6x (B64 T100 128->256, 2 cores).
 * **Inference stores nothing.** With ``training=False`` the forward keeps nothing for
   a backward pass (and no per-step outputs without ``sequences``); should a gradient
   still be asked for (gradients in inference mode), the backward recomputes the
