@@ -243,11 +243,16 @@ def expected_path(case: KerasCase) -> str | None:
     return "fused"
 
 
+def _recorded_layers(layer) -> list:
+    """Our layer's sequence layers that keep a `PathRecord`: both directions of a Bidirectional,
+    else the layer itself; none for a bare cell."""
+    directions = [getattr(layer, name, None) for name in ("forward_layer", "backward_layer")]
+    return [p for p in ([d for d in directions if d is not None] or [layer]) if hasattr(p, "path_record")]
+
+
 def path_taken(layer) -> str | None:
     """`PathRecord.last` of our layer (both directions of a Bidirectional), None for a bare cell."""
-    parts = [getattr(layer, name, None) for name in ("forward_layer", "backward_layer")]
-    parts = [p for p in parts if p is not None] or [layer]
-    paths = {p.path_record.last for p in parts if hasattr(p, "path_record")}
+    paths = {p.path_record.last for p in _recorded_layers(layer)}
     if not paths:
         return None
     return paths.pop() if len(paths) == 1 else "mixed"
@@ -255,9 +260,7 @@ def path_taken(layer) -> str | None:
 
 def parts_taken(layer) -> int:
     """`PathRecord.parts` of our layer: how many concurrent loops its fused path ran the batch as."""
-    parts = [getattr(layer, name, None) for name in ("forward_layer", "backward_layer")]
-    parts = [p for p in parts if p is not None] or [layer]
-    return max([p.path_record.parts for p in parts if hasattr(p, "path_record")], default=1)
+    return max([p.path_record.parts for p in _recorded_layers(layer)], default=1)
 
 
 def _randomize(layer, rng) -> None:
@@ -529,10 +532,8 @@ def _path_text(row) -> str:
     path, expected = text(row.get("path")), text(row.get("expected_path"))
     if path is None:
         return "—"
-    if row.get("parts", 1) > 1:
-        path = f"{path} ×{row['parts']}"
-        expected = expected and f"{expected} ×{row['parts']}"
-    return path if expected in (None, path) else f"{path} (want {expected})"
+    shown = f"{path} ×{row['parts']}" if row.get("parts", 1) > 1 else path
+    return shown if expected in (None, path) else f"{shown} (want {expected})"
 
 
 def _fmt(value) -> str:

@@ -193,9 +193,7 @@ def batch_parts(x) -> int:
     for this process and TensorFlow's inter-op pool not limited to one thread.
     """
     batch = x.shape[0]
-    if BATCH_PARTS < 2 or tf.executing_eagerly() or batch is None or batch < MIN_SPLIT_BATCH:
-        return 1
-    if batch % BATCH_PARTS:
+    if BATCH_PARTS < 2 or tf.executing_eagerly() or batch is None or batch < MIN_SPLIT_BATCH or batch % BATCH_PARTS:
         return 1
     if _usable_cores() < 2 or tf.config.threading.get_inter_op_parallelism_threads() == 1:
         return 1
@@ -234,11 +232,11 @@ def _fused(forward_fn, backward_fn, args, n_states, training, sequences, go_back
     args = [tf.convert_to_tensor(a) for a in args]
     if parts == 1:
         return _fused_loop(forward_fn, backward_fn, args, n_states, training, sequences, go_backwards, **static)
-    weights, n = args[1:len(args) - n_states], len(args)
-    split = [tf.split(a, parts, 0) if k == 0 or k >= n - n_states else None for k, a in enumerate(args)]
+    weights, states = args[1:len(args) - n_states], args[len(args) - n_states:]
+    xs = tf.split(args[0], parts, 0)
+    state_parts = [tf.split(s, parts, 0) for s in states]
     results = [
-        _fused_loop(forward_fn, backward_fn,
-                    [split[0][p], *weights, *[s[p] for s in split[n - n_states:]]],
+        _fused_loop(forward_fn, backward_fn, [xs[p], *weights, *[s[p] for s in state_parts]],
                     n_states, training, sequences, go_backwards, **static)
         for p in range(parts)
     ]
