@@ -378,6 +378,11 @@ def test_generate_and_classify_commands_run_artifacts(gen_run, clf_run):
     assert result.exit_code == 0, result.output
     lines = result.output.strip().split("\n")
     assert len(lines) == 2 and all(line.split("\t")[0] in ("neg", "pos") for line in lines)
+    one = CliRunner().invoke(main, ["classify", "--tflite", str(clf_path / "model.tflite"), "--workers", "1",
+                                    "--batch-size", "1", "good film", "dull"])
+    assert one.exit_code == 0 and one.output == result.output  # workers and batching do not change answers
+    result = CliRunner().invoke(main, ["classify", str(clf_run), "--workers", "2", "good"])
+    assert result.exit_code == 1 and "--workers applies to --tflite only" in result.output
     result = CliRunner().invoke(main, ["classify", "--tflite", str(tfl / "model.tflite"), "good"])
     assert result.exit_code == 1 and "is a 'generation' export" in result.output
 
@@ -412,6 +417,10 @@ def test_bench_export_classifier_batch_1_vs_batch_n(clf_run, tmp_path):
     assert speed["tflite_interpreter_batch_speedup"] == pytest.approx(
         speed["tflite_interpreter_sentences_per_s_batch8"] / speed["tflite_interpreter_sentences_per_s_batch1"])
     assert "tflite_batch_speedup" in result.output
+    if speed["tflite_workers"] > 1:  # the same measurement with one interpreter, batch speedup at equal workers
+        assert speed["tflite_1worker_batch_speedup"] == pytest.approx(
+            speed["tflite_1worker_sentences_per_s_batch8"] / speed["tflite_1worker_sentences_per_s_batch1"])
+        assert speed["tflite_1worker_interpreter_sentences_per_s_batch8"] > 0
 
 
 def test_converter_error_line_has_no_machine_paths():

@@ -10,9 +10,12 @@ Measures, for the run's task:
 - classification: sentences per second at batch 1 and at batch `--batch`
   (default 32), LiteRT (Python tokenisation + interpreter, the dynamic-batch
   model, run as ``classify --tflite --file`` runs it: sorted by length, each
-  batch trimmed to its longest sentence) vs the Keras model (`tf.function` on
-  raw strings); and the same LiteRT calls on token ids made beforehand
-  (``tflite_interpreter_*``: the interpreter without Python tokenisation);
+  batch trimmed to its longest sentence, the batches spread over
+  ``tflite_workers`` concurrent interpreters) vs the Keras model (`tf.function`
+  on raw strings); the same LiteRT calls on token ids made beforehand
+  (``tflite_interpreter_*``: the interpreter without Python tokenisation); and
+  both again with one interpreter (``tflite_1worker_*``). The batch speedups
+  compare batch `--batch` with batch 1 at the *same* number of interpreters;
 - forecasting: windows per second at batch 1 and `--batch`, LiteRT vs Keras.
 
 Timings are medians over `repeats` runs; on a shared 2-core CPU they drift by
@@ -33,6 +36,7 @@ from kerasrnn.export import exporter
 from kerasrnn.export import tflite as tflite_mod
 from kerasrnn.export.classification import Classifier
 from kerasrnn.export.generation import TFLiteStep
+from kerasrnn.export.interpreter_pool import InterpreterPool, default_workers
 from kerasrnn.export.tokenizer import Tokenizer
 from kerasrnn.sampling import KerasStep
 
@@ -129,17 +133,29 @@ def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) 
         fn(tf.constant(chunk)).numpy()
 
     out = {}
-    lite = {b: Classifier("tflite", content, [], tokenizer, batch_size=b) for b in (1, batch)}
-    seconds = _interleaved({b: (lambda c=c: c.predict_proba(texts)) for b, c in lite.items()}, repeats)
-    ids = tokenizer.encode_batch(texts)  # the interpreter alone: tokenised once, outside the timing
-    seconds_ids = _interleaved({b: (lambda c=c: c.predict_ids(ids)) for b, c in lite.items()}, repeats)
+    many = default_workers()
+    lite = {(b, w): Classifier("tflite", content, [], tokenizer, batch_size=b, workers=w)
+            for b in (1, batch) for w in sorted({1, many})}
+    ids = tokenizer.encode_array(texts)  # the interpreter alone: tokenised once, outside the timing
+    fns = {("app", *k): (lambda c=c: c.predict_proba(texts)) for k, c in lite.items()}
+    fns.update({("ids", *k): (lambda c=c: c.predict_ids(ids)) for k, c in lite.items()})
+    timed = _interleaved(fns, repeats)  # all in turn, so a drifting load hits them alike
+    seconds = {k[1:]: v for k, v in timed.items() if k[0] == "app"}
+    seconds_ids = {k[1:]: v for k, v in timed.items() if k[0] == "ids"}
+    out["tflite_workers"] = many
     for b in (1, batch):
-        out[f"tflite_sentences_per_s_batch{b}"] = len(texts) / seconds[b]
+        out[f"tflite_sentences_per_s_batch{b}"] = len(texts) / seconds[b, many]
         out[f"keras_sentences_per_s_batch{b}"] = _throughput(keras, texts, b, n, repeats)
     for b in (1, batch):
-        out[f"tflite_interpreter_sentences_per_s_batch{b}"] = len(texts) / seconds_ids[b]
-    out["tflite_batch_speedup"] = out[f"tflite_sentences_per_s_batch{batch}"] / out["tflite_sentences_per_s_batch1"]
-    out["tflite_interpreter_batch_speedup"] = seconds_ids[1] / seconds_ids[batch]
+        out[f"tflite_interpreter_sentences_per_s_batch{b}"] = len(texts) / seconds_ids[b, many]
+    if many > 1:
+        for b in (1, batch):
+            out[f"tflite_1worker_sentences_per_s_batch{b}"] = len(texts) / seconds[b, 1]
+            out[f"tflite_1worker_interpreter_sentences_per_s_batch{b}"] = len(texts) / seconds_ids[b, 1]
+    out["tflite_batch_speedup"] = seconds[1, many] / seconds[batch, many]
+    out["tflite_interpreter_batch_speedup"] = seconds_ids[1, many] / seconds_ids[batch, many]
+    out["tflite_1worker_batch_speedup"] = seconds[1, 1] / seconds[batch, 1]
+    out["tflite_1worker_interpreter_batch_speedup"] = seconds_ids[1, 1] / seconds_ids[batch, 1]
     out["tflite_vs_keras_batch1"] = out["tflite_sentences_per_s_batch1"] / out["keras_sentences_per_s_batch1"]
     out[f"tflite_vs_keras_batch{batch}"] = (out[f"tflite_sentences_per_s_batch{batch}"]
                                             / out[f"keras_sentences_per_s_batch{batch}"])
@@ -155,7 +171,7 @@ def bench_forecasting(run, content: bytes, n: int, repeats: int, batch: int) -> 
     if x.ndim == 2:
         x = x[..., None]
     windows = list(x)
-    runner = tflite_mod.open_signature(content)
+    runner = InterpreterPool(content, workers=1)  # one call at a time here: `Forecaster` spreads a list of batches
     fn = tf.function(lambda w: run.model(w, training=False), reduce_retracing=True)
     out = {}
     for b in (1, batch):

@@ -18,11 +18,14 @@ from kerasrnn.rundir import load_run
 @click.option("--encoding", default="utf-8", show_default=True, help="Encoding of --file.")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
               help="Sentences per model call (--tflite/--savedmodel run batched too).")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="--tflite only: LiteRT interpreters running batches concurrently "
+                   "[default: the usable cores, at most 2].")
 @click.option("--tflite", "tflite_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Run this exported TFLite classifier (LiteRT interpreter); then every argument is a text.")
 @click.option("--savedmodel", "savedmodel_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Run this exported SavedModel ('classify' signature); then every argument is a text.")
-def classify(run_dir, texts, file_, encoding, batch_size, tflite_file, savedmodel_dir):
+def classify(run_dir, texts, file_, encoding, batch_size, workers, tflite_file, savedmodel_dir):
     """Print the predicted class and its probability for each text (tab-separated)."""
     from kerasrnn.export.runners import cli_artifact  # lazy: imports TensorFlow
     from kerasrnn.tasks.classification import predict_probs  # lazy: imports TensorFlow
@@ -30,8 +33,11 @@ def classify(run_dir, texts, file_, encoding, batch_size, tflite_file, savedmode
     if (tflite_file or savedmodel_dir) and run_dir is not None:
         texts = (run_dir, *texts)  # no RUN_DIR with an artifact: the first argument is a text too
         run_dir = None
-    with settings_as_flags({"batch_size": "--batch-size"}):
-        artifact = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="classification", batch_size=batch_size)
+    if workers is not None and not tflite_file:
+        raise UserError("--workers applies to --tflite only; drop it or pass --tflite FILE")
+    options = {"batch_size": batch_size} if workers is None else {"batch_size": batch_size, "workers": workers}
+    with settings_as_flags({"batch_size": "--batch-size", "workers": "--workers"}):
+        artifact = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="classification", **options)
     if file_ and texts:
         raise UserError("give texts as arguments or --file, not both")
     if file_:

@@ -43,6 +43,7 @@ import tensorflow as tf
 from kerasrnn.errors import UserError
 from kerasrnn.export import parity as parity_mod
 from kerasrnn.export import tflite as tflite_mod
+from kerasrnn.export.interpreter_pool import InterpreterPool
 from kerasrnn.export.tokenizer import RULE, Tokenizer, write_vocabulary
 
 BATCH_SIZE = 32
@@ -151,8 +152,10 @@ class Classifier:
     TFLite: texts are tokenised in Python with the exported vocabulary and rule,
     sorted by length, run `batch_size` at a time with each batch trimmed to its
     longest sentence (padding is masked: the same probabilities, fewer steps),
-    and returned in the input order. SavedModel: raw strings go to the
-    ``classify`` signature, `batch_size` at a time.
+    the batches spread over `workers` LiteRT interpreters running concurrently
+    (`kerasrnn.export.interpreter_pool`), and returned in the input order.
+    SavedModel: raw strings go to the ``classify`` signature, `batch_size` at a
+    time.
 
     Args:
         fmt: ``"tflite"`` or ``"savedmodel"``.
@@ -160,10 +163,12 @@ class Classifier:
         class_names: label names, index = class id.
         tokenizer: the exported `Tokenizer` (TFLite only).
         batch_size: sentences per call (default 32).
+        workers: TFLite only: interpreters running batches concurrently
+            (default: the usable cores, at most 2; 1 = one interpreter, one thread).
     """
 
     def __init__(self, fmt: str, model, class_names, tokenizer: Tokenizer | None = None,
-                 batch_size: int = BATCH_SIZE):
+                 batch_size: int = BATCH_SIZE, workers: int | None = None):
         if batch_size < 1:
             raise UserError(f"batch_size must be at least 1, got {batch_size}")
         self.fmt = fmt
@@ -171,7 +176,7 @@ class Classifier:
         self.class_names = list(class_names)
         self.tokenizer = tokenizer
         if fmt == "tflite":
-            self.runner = tflite_mod.open_signature(model)
+            self.runner = InterpreterPool(model, workers)
             length = self.runner.get_input_details()["token_ids"].get("shape_signature", [-1, -1])[1]
             self.fixed_length = int(length) if length > 0 else None  # exports before dynamic length: no trimming
         else:
@@ -185,28 +190,28 @@ class Classifier:
             ids = np.pad(ids, ((0, 0), (0, max(0, self.fixed_length - ids.shape[1]))))[:, : self.fixed_length]
             lengths[:] = self.fixed_length
         order = np.argsort(lengths, kind="stable")
-        out = [None] * len(ids)
-        for start in range(0, len(ids), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            probs = self.runner(token_ids=ids[rows, : int(lengths[rows].max())])["probs"]
-            for row, p in zip(rows, probs):
-                out[row] = p
-        return np.stack(out)
+        batches = [order[start:start + self.batch_size] for start in range(0, len(ids), self.batch_size)]
+        outs = self.runner.map([{"token_ids": ids[rows, : int(lengths[rows].max())]} for rows in batches])
+        probs = np.empty((len(ids), outs[0]["probs"].shape[-1]), np.float32)
+        for rows, out in zip(batches, outs):
+            probs[rows] = out["probs"]
+        return probs
 
     def predict_proba(self, texts) -> np.ndarray:
         """Class probabilities (N, C) for raw strings."""
         texts = [str(t) for t in texts]
         if self.fmt == "tflite":
-            return self.predict_ids(self.tokenizer.encode_batch(texts))
+            return self.predict_ids(self.tokenizer.encode_array(texts))
 
         return np.concatenate([self.fn(text=tf.constant(texts[i:i + self.batch_size], tf.string))["probs"].numpy()
                                for i in range(0, len(texts), self.batch_size)])
 
 
-def open_runner(fmt: str, model, manifest: dict, directory: Path, batch_size: int = BATCH_SIZE) -> Classifier:
+def open_runner(fmt: str, model, manifest: dict, directory: Path, batch_size: int = BATCH_SIZE,
+                workers: int | None = None) -> Classifier:
     """A `Classifier` over the artifact (see there); the TFLite tokenizer comes from the exported vocabulary."""
     tokenizer = None
     if fmt == "tflite":
         tokenizer = Tokenizer.from_file(Path(directory) / manifest["vocabulary_file"],
                                         int(manifest["tokenization"]["max_len"]))
-    return Classifier(fmt, model, manifest.get("class_names") or [], tokenizer, batch_size)
+    return Classifier(fmt, model, manifest.get("class_names") or [], tokenizer, batch_size, workers)

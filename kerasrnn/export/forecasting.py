@@ -44,6 +44,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasrnn.export import tflite as tflite_mod
+from kerasrnn.export.interpreter_pool import InterpreterPool
 
 BATCH_SIZE = 256
 GATES = {
@@ -158,32 +159,32 @@ class Forecaster:
         model: ``.tflite`` path/bytes, or the loaded SavedModel.
         manifest: the export's manifest fields.
         batch_size: windows per call (default 256).
+        workers: TFLite only: interpreters running batches concurrently
+            (`kerasrnn.export.interpreter_pool`; default: the usable cores, at most 2).
     """
 
-    def __init__(self, fmt: str, model, manifest: dict, batch_size: int = BATCH_SIZE):
+    def __init__(self, fmt: str, model, manifest: dict, batch_size: int = BATCH_SIZE, workers: int | None = None):
         self.fmt = fmt
         self.batch_size = int(batch_size)
         self.scaler = manifest.get("scaler")
         if fmt == "tflite":
-            self.runner = tflite_mod.open_signature(model)
+            self.runner = InterpreterPool(model, workers)
         else:
             self.fn = model.signatures["forecast"]
-
-    def _call(self, x: np.ndarray) -> np.ndarray:
-        if self.fmt == "tflite":
-            return self.runner(window=x)["forecast"]
-
-        return self.fn(window=tf.constant(x))["forecast"].numpy()
 
     def predict(self, windows) -> np.ndarray:
         """Forecasts (N, H) for windows (N, W, F) (or (N, W) for one column)."""
         windows = np.asarray(windows, np.float32)
         if windows.ndim == 2:
             windows = windows[..., None]
-        return np.concatenate([self._call(windows[i:i + self.batch_size])
-                               for i in range(0, len(windows), self.batch_size)])
+        chunks = [windows[i:i + self.batch_size] for i in range(0, len(windows), self.batch_size)]
+        if self.fmt == "tflite":
+            return np.concatenate([out["forecast"] for out in self.runner.map([{"window": c} for c in chunks])])
+
+        return np.concatenate([self.fn(window=tf.constant(c))["forecast"].numpy() for c in chunks])
 
 
-def open_runner(fmt: str, model, manifest: dict, directory: Path, batch_size: int = BATCH_SIZE) -> Forecaster:
+def open_runner(fmt: str, model, manifest: dict, directory: Path, batch_size: int = BATCH_SIZE,
+                workers: int | None = None) -> Forecaster:
     """A `Forecaster` over the artifact (see there)."""
-    return Forecaster(fmt, model, manifest, batch_size)
+    return Forecaster(fmt, model, manifest, batch_size, workers)
