@@ -133,6 +133,12 @@ def test_forecaster_and_classifier_answers_do_not_depend_on_workers(forecaster_f
     want = np.stack([clf_model(padded[i:i + 1, : max(1, int((padded[i] != 0).sum()))]).numpy()[0]
                      for i in range(len(texts))])
     np.testing.assert_allclose(probs[0], want, atol=1e-5)
+    clf = classification.Classifier("tflite", flat, ["a", "b", "c"], tok)
+    for empty in ([], np.zeros((0, 6), np.int32)):
+        with pytest.raises(UserError, match="no texts to classify"):
+            clf.predict_proba(empty) if isinstance(empty, list) else clf.predict_ids(empty)
+    with pytest.raises(UserError, match="no windows to forecast"):
+        forecasting.Forecaster("tflite", content, {}).predict(np.zeros((0, 5, 2), np.float32))
 
 
 # ------------------------------------------------------------------ the byte-level tokenizer

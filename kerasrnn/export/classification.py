@@ -189,6 +189,8 @@ class Classifier:
         if self.fixed_length:
             ids = np.pad(ids, ((0, 0), (0, max(0, self.fixed_length - ids.shape[1]))))[:, : self.fixed_length]
             lengths[:] = self.fixed_length
+        if not len(ids):
+            raise UserError("no texts to classify: give at least one")
         order = np.argsort(lengths, kind="stable")
         batches = [order[start:start + self.batch_size] for start in range(0, len(ids), self.batch_size)]
         outs = self.runner.map([{"token_ids": ids[rows, : int(lengths[rows].max())]} for rows in batches])
@@ -200,6 +202,8 @@ class Classifier:
     def predict_proba(self, texts) -> np.ndarray:
         """Class probabilities (N, C) for raw strings."""
         texts = [str(t) for t in texts]
+        if not texts:
+            raise UserError("no texts to classify: give at least one")
         if self.fmt == "tflite":
             return self.predict_ids(self.tokenizer.encode_array(texts))
 

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from kerasrnn.errors import UserError
 from kerasrnn.export import tflite as tflite_mod
 from kerasrnn.export.interpreter_pool import InterpreterPool
 
@@ -177,6 +178,8 @@ class Forecaster:
         windows = np.asarray(windows, np.float32)
         if windows.ndim == 2:
             windows = windows[..., None]
+        if not len(windows):
+            raise UserError("no windows to forecast: give an array of shape (N >= 1, window, features)")
         chunks = [windows[i:i + self.batch_size] for i in range(0, len(windows), self.batch_size)]
         if self.fmt == "tflite":
             return np.concatenate([out["forecast"] for out in self.runner.map([{"window": c} for c in chunks])])
