@@ -36,7 +36,7 @@ from kerasrnn.export import exporter
 from kerasrnn.export import tflite as tflite_mod
 from kerasrnn.export.classification import Classifier
 from kerasrnn.export.generation import TFLiteStep
-from kerasrnn.export.interpreter_pool import InterpreterPool, default_workers
+from kerasrnn.export.interpreter_pool import default_workers
 from kerasrnn.export.tokenizer import Tokenizer
 from kerasrnn.sampling import KerasStep
 
@@ -171,7 +171,7 @@ def bench_forecasting(run, content: bytes, n: int, repeats: int, batch: int) -> 
     if x.ndim == 2:
         x = x[..., None]
     windows = list(x)
-    runner = InterpreterPool(content, workers=1)  # one call at a time here: `Forecaster` spreads a list of batches
+    runner = tflite_mod.open_signature(content)
     fn = tf.function(lambda w: run.model(w, training=False), reduce_retracing=True)
     out = {}
     for b in (1, batch):

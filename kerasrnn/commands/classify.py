@@ -35,9 +35,9 @@ def classify(run_dir, texts, file_, encoding, batch_size, workers, tflite_file, 
         run_dir = None
     if workers is not None and not tflite_file:
         raise UserError("--workers applies to --tflite only; drop it or pass --tflite FILE")
-    options = {"batch_size": batch_size} if workers is None else {"batch_size": batch_size, "workers": workers}
     with settings_as_flags({"batch_size": "--batch-size", "workers": "--workers"}):
-        artifact = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="classification", **options)
+        artifact = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="classification", batch_size=batch_size,
+                                workers=workers)
     if file_ and texts:
         raise UserError("give texts as arguments or --file, not both")
     if file_:

@@ -59,9 +59,8 @@ class InterpreterPool:
         workers: interpreters (and threads), >= 1; default `default_workers()`.
         signature: the signature to run (default ``serving_default``).
 
-    Calling the pool (``pool(**inputs)``) runs one call on the first
-    interpreter. `map` may be called from several threads: calls into one pool
-    are serialised by a lock, so no interpreter is ever used by two threads.
+    `map` may be called from several threads: calls into one pool are
+    serialised by a lock, so no interpreter is ever used by two threads.
     """
 
     def __init__(self, source, workers: int | None = None, signature: str = tflite_mod.SIGNATURE):
@@ -72,16 +71,8 @@ class InterpreterPool:
         self._lock = threading.Lock()
         self._threads = ThreadPoolExecutor(workers, thread_name_prefix="litert") if workers > 1 else None
 
-    @property
-    def workers(self) -> int:
-        return len(self.runners)
-
     def get_input_details(self) -> dict:
         return self.runners[0].get_input_details()
-
-    def __call__(self, **inputs) -> dict:
-        with self._lock:
-            return self.runners[0](**inputs)
 
     def map(self, calls: list[dict]) -> list[dict]:
         """The outputs of ``runner(**call)`` for each of `calls`, in order."""

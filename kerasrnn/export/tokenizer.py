@@ -73,9 +73,7 @@ class Tokenizer:
         for i, token in enumerate(self.vocabulary):
             self.index.setdefault(token, i)
         self.oov_id = self.index.get("[UNK]", 1)
-        self._byte_index = {}  # the same lookup keyed by UTF-8 bytes, for `_ids`
-        for i, token in enumerate(self.vocabulary):
-            self._byte_index.setdefault(_utf8(token), i)
+        self._byte_index = {_utf8(token): i for token, i in self.index.items()}  # the same lookup, for `_ids`
 
     @classmethod
     def from_file(cls, path, max_len: int) -> "Tokenizer":
