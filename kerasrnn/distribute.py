@@ -443,7 +443,9 @@ def worker_dir(run_dir: Path, resume: bool = False):
                 raise UserError(f"worker {current().worker_index} cannot see the chief's run {source}; with "
                                 "train.strategy = \"multi_worker\" the runs folder must be shared by every worker "
                                 "(same path on a shared file system)")
-            shutil.copytree(source, tmp, dirs_exist_ok=True)
+            # The chief runs at the same time and writes its files by temp-and-rename (`kerasrnn.atomic`):
+            # a temp file listed here may be renamed away before it is copied, and is never needed.
+            shutil.copytree(source, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".tmp-*"))
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

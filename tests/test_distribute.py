@@ -271,3 +271,21 @@ def test_bench_scale_paper_model_arithmetic_and_registration():
     assert rows[(100, 8)]["speedup"] == pytest.approx(8 * 0.5 / (0.5 + 2 * 7 / 8 * 4 * 3_318_401 * 8 / 100e9))
     assert "scale" in BENCHES
     assert "--batch-size" in CliRunner().invoke(bench, ["scale", "--help"]).output
+
+
+def test_resuming_worker_copies_the_chiefs_run_without_its_temp_files(tmp_path):
+    """The chief writes by temp-and-rename while a resuming worker copies its work directory: a temp
+    file listed by the copy may vanish before it is read (a FileNotFoundError that failed a resume)."""
+    from kerasrnn import distribute, rundir
+
+    run_dir = tmp_path / "runs" / "demo"
+    work = rundir.work_dir_for(run_dir)
+    (work / "checkpoints").mkdir(parents=True)
+    (work / "recipe.toml").write_text("x = 1\n")
+    (work / "checkpoints" / "state.json").write_text("{}")
+    (work / ".tmp-origin.json-abc123").write_text("half")
+    (work / "checkpoints" / ".tmp-state.json-def456").mkdir()
+    with distribute.worker_dir(run_dir, resume=True) as copy:
+        names = sorted(str(p.relative_to(copy)) for p in copy.rglob("*"))
+    assert names == ["checkpoints", "checkpoints/state.json", "recipe.toml"]
+    assert not copy.exists()
