@@ -291,7 +291,9 @@ def test_exported_vocabulary_reproduces_textvectorization(clf_run):
     assert tok.vocabulary == vec.get_vocabulary() and tok.vocabulary[:2] == ["", "[UNK]"]
     texts = ["Good FILM, great plot!", "it's a (very) GOOD-movie...", "ÉCOLE Film", "tab\tsep\nnew  line",
              "nbsp\u00a0good", "", "!!!", "good " * 20, "ACTING;acting:Acting", "x_y good`s"]
-    np.testing.assert_array_equal(np.array(tok.encode_batch(texts)), vec(tf.constant(texts)).numpy())
+    want = vec(tf.constant(texts)).numpy()
+    np.testing.assert_array_equal(np.array(tok.encode_batch(texts)), want)
+    np.testing.assert_array_equal(tok.encode_array(texts), want)  # the batch path the runners take
     assert manifest["tokenizer_check"]["agreement"] == 1.0
 
 
