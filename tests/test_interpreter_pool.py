@@ -1,4 +1,4 @@
-"""`InterpreterPool` (several LiteRT interpreters, batches run concurrently) and the byte-level tokenizer."""
+"""`InterpreterPool`: several LiteRT interpreters, batches run concurrently."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import given, settings, strategies as st
 
 from kerasrnn import layers as krl
 from kerasrnn.errors import UserError
 from kerasrnn.export import classification, forecasting, tflite
 from kerasrnn.export.interpreter_pool import InterpreterPool, default_workers
-from kerasrnn.export.tokenizer import Tokenizer, standardize
+from kerasrnn.export.tokenizer import Tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -139,19 +138,3 @@ def test_forecaster_and_classifier_answers_do_not_depend_on_workers(forecaster_f
             clf.predict_proba(empty) if isinstance(empty, list) else clf.predict_ids(empty)
     with pytest.raises(UserError, match="no windows to forecast"):
         forecasting.Forecaster("tflite", content, {}).predict(np.zeros((0, 5, 2), np.float32))
-
-
-# ------------------------------------------------------------------ the byte-level tokenizer
-
-_TEXT = st.text(st.sampled_from(list("AbZz  \t\n\v\f\r.,'!-_`~éÉß\u00a0\u0085\u2028漢") + ["\ud800"]), max_size=40)
-
-
-@settings(max_examples=300, deadline=None, derandomize=True)
-@given(_TEXT, st.integers(1, 8))
-def test_byte_tokenizer_equals_the_reference_rule(text, max_len):
-    vocab = ["", "[UNK]", "a", "b", "z", "é", "ab", "zz", "ß", "漢", "\ud800", "é\u00a0b"]
-    tok = Tokenizer(vocab, max_len)
-    ids = [tok.index.get(t, tok.oov_id) for t in standardize(text)][:max_len]
-    want = ids + [0] * (max_len - len(ids))
-    assert tok.encode(text) == want
-    assert tok.encode_array([text, text]).tolist() == [want, want]

@@ -1,15 +1,16 @@
-"""The classifier's Python tokeniser: the batch path (`encode_array`) equals the one-text reference.
+"""The classifier's Python tokeniser: bytes equal the str rule, the batch path equals one text at a time.
 
-`tests/test_export.py` proves the reference (`encode`) against Keras'
-`TextVectorization`; here `hypothesis` proves the joined-texts fast path against
-the reference on arbitrary text lists, separator and surrogates included.
+`tests/test_export.py` proves `encode` against Keras' `TextVectorization`;
+here `hypothesis` proves the byte-level `encode` against the readable
+str-level rule (`standardize`), and the joined-texts `encode_array` against
+`encode` on arbitrary text lists, separator and surrogates included.
 """
 
 import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kerasrnn.export.tokenizer import _SEPARATOR, PUNCTUATION, WHITESPACE, Tokenizer
+from kerasrnn.export.tokenizer import _SEPARATOR, PUNCTUATION, WHITESPACE, Tokenizer, standardize
 
 VOCAB = ["", "[UNK]", "good", "film", "é", "x_y", "its", "\u00a0", "ÉCOLE".lower()]
 PIECES = st.sampled_from(["good", "GOOD", "Film", "é", "É", "x_y", "it's", "\u00a0", "ÉCOLE", "bad", _SEPARATOR,
@@ -38,3 +39,17 @@ def test_encode_array_truncates_pads_and_maps_unknown_tokens():
 def test_a_text_holding_the_separator_is_its_own_token_not_a_text_boundary():
     tok = Tokenizer(VOCAB, 4)
     np.testing.assert_array_equal(tok.encode_array([f"good {_SEPARATOR} film", "film"]), [[2, 1, 3, 0], [3, 0, 0, 0]])
+
+
+_TEXT = st.text(st.sampled_from(list("AbZz  \t\n\v\f\r.,'!-_`~éÉß\u00a0\u0085\u2028漢") + ["\ud800"]), max_size=40)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_TEXT, st.integers(1, 8))
+def test_byte_tokenizer_equals_the_reference_rule(text, max_len):
+    vocab = ["", "[UNK]", "a", "b", "z", "é", "ab", "zz", "ß", "漢", "\ud800", "é\u00a0b"]
+    tok = Tokenizer(vocab, max_len)
+    ids = [tok.index.get(t, tok.oov_id) for t in standardize(text)][:max_len]
+    want = ids + [0] * (max_len - len(ids))
+    assert tok.encode(text) == want
+    assert tok.encode_array([text, text]).tolist() == [want, want]
