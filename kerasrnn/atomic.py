@@ -19,6 +19,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+TEMP_PREFIX = ".tmp-"
+"""Names of temporary siblings start with this; readers and copiers skip such names."""
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -72,7 +75,7 @@ def ensure_room(folder: str | os.PathLike, nbytes: int) -> None:
 
 def probe_writable(folder: str | os.PathLike) -> None:
     """Create and remove a temporary file in `folder`; raises the `OSError` if that fails."""
-    fd, name = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
+    fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}probe-", dir=folder)
     os.close(fd)
     os.unlink(name)
 
@@ -97,7 +100,7 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{target.name}-", dir=target.parent))
     try:
         yield tmp
         _publish_mode(tmp, 0o777)
@@ -125,7 +128,7 @@ def atomic_file(target: str | os.PathLike, suffix: str = ""):
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", suffix=suffix, dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.name}-", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     try:

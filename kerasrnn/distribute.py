@@ -106,6 +106,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from kerasrnn import atomic
 from kerasrnn.errors import UserError
 
 KINDS = ("auto", "one_device", "mirrored", "multi_worker")
@@ -445,7 +446,7 @@ def worker_dir(run_dir: Path, resume: bool = False):
                                 "(same path on a shared file system)")
             # The chief runs at the same time and writes its files by temp-and-rename (`kerasrnn.atomic`):
             # a temp file listed here may be renamed away before it is copied, and is never needed.
-            shutil.copytree(source, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".tmp-*"))
+            shutil.copytree(source, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(f"{atomic.TEMP_PREFIX}*"))
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
