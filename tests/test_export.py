@@ -128,6 +128,22 @@ def _export(run_dir, fmt, quantize="none"):
     return export_run(run_dir, fmt, quantize, log=lambda *_: None)
 
 
+def _fully_connected_weights(model_content: bytes) -> dict[int, list[list[int]]]:
+    """Weight shapes ([out, in]) of every FULLY_CONNECTED, by subgraph (0: main; WHILE conds and bodies after)."""
+    from ai_edge_litert import schema_py_generated as schema
+    model = schema.Model.GetRootAs(model_content, 0)
+    shapes = {}
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        shapes[s] = []
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.FULLY_CONNECTED:
+                shapes[s].append([int(d) for d in graph.Tensors(op.Inputs(1)).ShapeAsNumpy()])
+    return shapes
+
+
 def _no_temp_left(parent: Path):
     return [p.name for p in parent.iterdir() if p.name.startswith((".tmp-", ".old-"))] if parent.exists() else []
 
@@ -176,8 +192,14 @@ def test_generator_step_tflite_builtins_only_every_cell(root, cell, kw):
 def test_classifier_tflite_builtins_only_every_cell_and_direction(root, cell, bidirectional, kw):
     run_dir = make_classification_run(root / "cells", cell, bidirectional=bidirectional, num_layers=2, seed=4, **kw)
     path, manifest = _export(run_dir, "tflite")
-    ops = builtins_check.check_builtins_only((path / "model.tflite").read_bytes())
+    content = (path / "model.tflite").read_bytes()
+    ops = builtins_check.check_builtins_only(content)
     assert "WHILE" in ops and not any(op.startswith("CUSTOM") for op in ops)
+    # The input projection x·W runs once per sequence, before the loops: every WHILE body's matmuls take
+    # h (8 units) only, and the main graph projects the embeddings (width 6) once per layer and direction.
+    fc = _fully_connected_weights(content)
+    assert [w for s, ws in fc.items() if s for w in ws if w[1] != 8] == []
+    assert sum(w[1] == 6 for w in fc[0]) == (2 if bidirectional else 1)
     assert manifest["inputs"] == {"token_ids": {"shape": [None, None], "dtype": "int32"}}  # dynamic batch, length
     assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_diff"] <= 1e-4
     # the app path: raw text -> Python tokeniser -> TFLite, vs the Keras model on raw text

@@ -85,9 +85,10 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
     """Base class of the cells: arguments, weights and dropout common to all three.
 
     Subclasses set `gates` (1 for SimpleRNN, 3 for GRU, 4 for LSTM), implement
-    `call` (using `recurrent_weights` for U and `drop` for the dropout masks),
-    may add arguments to `get_config`, and provide the fused training path
-    through `fused_blocker` and `fused_sequence`.
+    one step as two halves, `input_projection` (the x part of every gate) and
+    `projected_step` (the rest); `call` drops, projects and steps. They may add
+    arguments to `get_config`, and provide the fused training path through
+    `fused_blocker` and `fused_sequence`.
 
     Besides Keras' arguments every cell takes ``recurrent_weight_dropout``
     (default 0): *weight-drop*, DropConnect on the recurrent kernel as in
@@ -186,6 +187,31 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
             regularizer=self.bias_regularizer,
             constraint=self.bias_constraint,
         )
+
+    # -- one step, in two halves ------------------------------------------
+    def call(self, inputs, states, training=False):
+        """One step: dropout masks (training), then ``projected_step(input_projection(x_t))``."""
+        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
+        inputs, h_rec = self.drop(inputs, h_tm1, training)
+        return self.projected_step(self.input_projection(inputs), states, h_rec, self.recurrent_weights(training))
+
+    def input_projection(self, inputs):
+        """The x part of every gate, ``x_t·W_x + b_x`` (gates concatenated, Keras' order).
+
+        Rows are independent of the state, so a caller may project a whole
+        sequence in one matmul before its step loop (`kerasrnn.export.tflite`
+        does). `inputs` may be a list of per-gate inputs (`drop`).
+        """
+        raise NotImplementedError
+
+    def projected_step(self, x_proj, states, h_rec, recurrent_kernel):
+        """The rest of the step from ``x_proj = input_projection(x_t)``: ``(output, new_states)``.
+
+        `h_rec` is h_{t-1} as the recurrent matmul sees it (dropped in training,
+        a per-gate list with `dropout_mask_count`), `recurrent_kernel` is U
+        (`recurrent_weights`); inference passes h_{t-1} and U themselves.
+        """
+        raise NotImplementedError
 
     # -- dropout ---------------------------------------------------------
     def drop(self, inputs, h_tm1, training):

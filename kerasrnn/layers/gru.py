@@ -82,16 +82,17 @@ class GRUCell(RecurrentCell):
         self.add_kernels(input_shape[-1])
         self.add_bias((2, 3 * self.units) if self.reset_after else (3 * self.units,))
 
-    def call(self, inputs, states, training=False):
-        nested = isinstance(states, (list, tuple))
-        h_tm1 = states[0] if nested else states
-        inputs, h_rec = self.drop(inputs, h_tm1, training)
-        u = self.units
-        recurrent_kernel = self.recurrent_weights(training)
+    def input_projection(self, inputs):
         x = self.gate_matmul(inputs, self.kernel)
         if self.bias is not None:
             x = x + (self.bias[0] if self.reset_after else self.bias)
-        x_z, x_r, x_h = ops.split(x, 3, axis=-1)
+        return x
+
+    def projected_step(self, x_proj, states, h_rec, recurrent_kernel):
+        nested = isinstance(states, (list, tuple))
+        h_tm1 = states[0] if nested else states
+        u = self.units
+        x_z, x_r, x_h = ops.split(x_proj, 3, axis=-1)
         if self.reset_after:
             rec = self.gate_matmul(h_rec, recurrent_kernel)
             if self.bias is not None:

@@ -111,13 +111,13 @@ class LSTMCell(RecurrentCell):
                 initializer=self.projection_initializer,
             )
 
-    def call(self, inputs, states, training=False):
-        h_tm1, c_tm1 = states[0], states[1]
-        inputs, h_rec = self.drop(inputs, h_tm1, training)
-        recurrent_kernel = self.recurrent_weights(training)
-        z = self.gate_matmul(inputs, self.kernel) + self.gate_matmul(h_rec, recurrent_kernel)
-        if self.bias is not None:
-            z = z + self.bias
+    def input_projection(self, inputs):
+        z = self.gate_matmul(inputs, self.kernel)
+        return z + self.bias if self.bias is not None else z
+
+    def projected_step(self, x_proj, states, h_rec, recurrent_kernel):
+        c_tm1 = states[1]
+        z = x_proj + self.gate_matmul(h_rec, recurrent_kernel)
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)

@@ -59,13 +59,12 @@ class SimpleRNNCell(RecurrentCell):
         self.add_kernels(input_shape[-1])
         self.add_bias((self.units,))
 
-    def call(self, inputs, states, training=False):
-        h_tm1 = states[0] if isinstance(states, (list, tuple)) else states
-        inputs, h_rec = self.drop(inputs, h_tm1, training)
+    def input_projection(self, inputs):
         z = ops.matmul(inputs, self.kernel)
-        if self.bias is not None:
-            z = z + self.bias
-        h = self.activation(z + ops.matmul(h_rec, self.recurrent_weights(training)))
+        return z + self.bias if self.bias is not None else z
+
+    def projected_step(self, x_proj, states, h_rec, recurrent_kernel):
+        h = self.activation(x_proj + ops.matmul(h_rec, recurrent_kernel))
         return h, ([h] if isinstance(states, (list, tuple)) else h)
 
     def fused_blocker(self):
