@@ -23,6 +23,15 @@ TEMP_PREFIX = ".tmp-"
 """Names of temporary siblings start with this; readers and copiers skip such names."""
 
 
+def temp_prefix(target: str | os.PathLike) -> str:
+    """The name prefix of `target`'s temporary siblings: ``.tmp-<name>-`` (a random suffix follows).
+
+    >>> temp_prefix("saved_models/run")
+    '.tmp-run-'
+    """
+    return f"{TEMP_PREFIX}{Path(target).name}-"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -100,7 +109,7 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{target.name}-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target), dir=target.parent))
     try:
         yield tmp
         _publish_mode(tmp, 0o777)
@@ -128,7 +137,7 @@ def atomic_file(target: str | os.PathLike, suffix: str = ""):
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.name}-", suffix=suffix, dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -393,8 +393,7 @@ def _remove_leftovers(run_dir: Path) -> None:
     run had not been renamed in yet), and ``.tmp-.partial-<name>-*`` folders of a
     start killed before its work directory appeared.
     """
-    tmp_prefix = atomic.TEMP_PREFIX + work_dir_for(run_dir).name
-    tmp_name = re.compile(rf"{re.escape(tmp_prefix)}-[a-z0-9_]+")  # mkdtemp's suffix
+    tmp_name = re.compile(rf"{re.escape(atomic.temp_prefix(work_dir_for(run_dir)))}[a-z0-9_]+")  # mkdtemp's suffix
     old_name = re.compile(rf"\.old-{re.escape(run_dir.name)}-(\d+)")  # not another run's (name-2-<pid>)
     siblings = list(run_dir.parent.iterdir())  # not glob: a run name may hold '[' or '*'
     for tmp in siblings:
