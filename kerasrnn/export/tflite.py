@@ -74,8 +74,9 @@ def _while_inner_loop(layer):
         if layer.go_backwards:
             x = tf.reverse(x, [0])
             m = None if m is None else tf.reverse(m, [0])
-        # The x part of every gate for all steps in one FULLY_CONNECTED before the loop: outside the WHILE
-        # body it is one large matmul (XNNPACK-delegated), and the body keeps only the recurrent half.
+        # The x part of every gate for all steps in one FULLY_CONNECTED before the loop, one large matmul
+        # instead of T small ones; the body keeps only the recurrent half (measured +13-38% sentences/s on
+        # the polarity BiGRU, README "Export"; tests/test_export.py reads the loop bodies' matmuls).
         x = tf.reshape(cell.input_projection(tf.reshape(x, [-1, x.shape[-1]])), tf.stack([steps, batch, -1]))
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         units = int(cell.output_size if getattr(cell, "output_size", None) else cell.units)
