@@ -103,6 +103,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -306,6 +307,7 @@ def placed(recipe: dict):
                 placement.kind != "multi_worker":
             raise
         first = " ".join(str(e).split())[:240]
+        _free_failed_all_reduce(e)
         raise UserError(f"a peer worker in TF_CONFIG failed or stopped responding ({first}); if it printed an "
                         "error, fix that; otherwise restart every worker with resume=True to continue from the "
                         "last backup",
@@ -314,6 +316,23 @@ def placed(recipe: dict):
                                     "continue from the last backup") from None
     finally:
         _ACTIVE = None
+
+
+def _free_failed_all_reduce(error: BaseException) -> None:
+    """Free, now, what the failed collective's frames hold (TensorFlow's leaked ThreadPool).
+
+    When an eager all-reduce fails, TensorFlow's ``_all_reduce_per_replica_values``
+    leaves its ``multiprocessing.pool.ThreadPool`` open (tensorflow#50487). The
+    error's traceback, which the one-line error keeps as its context, holds the
+    pool until the interpreter exits. Its finaliser then writes to a pipe that is
+    already closed and prints ``Exception ignored ... OSError: [Errno 9] Bad file
+    descriptor`` after the one-line error. Clearing the traceback's finished
+    frames drops the pool here, while its pipe still works.
+    """
+    import gc
+
+    traceback.clear_frames(error.__traceback__)
+    gc.collect()
 
 
 def barrier(placement: Placement) -> None:
