@@ -11,7 +11,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 try:
     from hypothesis import settings
 
-    settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True)
+    settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True, database=None)  # no shared .hypothesis/ between xdist workers
     settings.register_profile("long", max_examples=400, deadline=None)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 except ImportError:  # hypothesis is in the `test` extra
