@@ -138,8 +138,8 @@ def _fully_connected_weights(model_content: bytes) -> dict[int, list[list[int]]]
         shapes[s] = []
         for o in range(graph.OperatorsLength()):
             op = graph.Operators(o)
-            code = model.OperatorCodes(op.OpcodeIndex())
-            if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.FULLY_CONNECTED:
+            code = builtins_check.builtin_code(model.OperatorCodes(op.OpcodeIndex()))
+            if code == schema.BuiltinOperator.FULLY_CONNECTED:
                 shapes[s].append([int(d) for d in graph.Tensors(op.Inputs(1)).ShapeAsNumpy()])
     return shapes
 

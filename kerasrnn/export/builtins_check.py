@@ -19,6 +19,14 @@ _CUSTOM = schema.BuiltinOperator.CUSTOM
 _NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 
 
+def builtin_code(operator_code) -> int:
+    """The `schema.BuiltinOperator` value of one entry of a model's operator-code table.
+
+    Old files store codes < 127 in the deprecated byte field only, so the larger of the two fields is the code.
+    """
+    return max(operator_code.BuiltinCode(), operator_code.DeprecatedBuiltinCode())
+
+
 def list_operators(model_content: bytes) -> list[str]:
     """Sorted operator names used by a .tflite model; custom ops appear as ``CUSTOM:<code>``.
 
@@ -32,8 +40,7 @@ def list_operators(model_content: bytes) -> list[str]:
     names = []
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
-        # Old files store codes < 127 in the deprecated byte field only.
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        builtin = builtin_code(code)
         if builtin == _CUSTOM:
             custom = code.CustomCode()
             names.append("CUSTOM:" + (custom.decode("utf-8", "replace") if custom else "?"))
