@@ -96,6 +96,7 @@ process prints the line and kills the blocked one (exit status 137, SIGKILL).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -329,8 +330,6 @@ def _free_failed_all_reduce(error: BaseException) -> None:
     descriptor`` after the one-line error. Clearing the traceback's finished
     frames drops the pool here, while its pipe still works.
     """
-    import gc
-
     traceback.clear_frames(error.__traceback__)
     gc.collect()
 
