@@ -216,7 +216,8 @@ def compare_with_torch(module, x, initial_state=None, grad=True, fused=None):
     mapped to Keras' layout as `from_torch` maps the weights).
 
     Args:
-        module: a torch RNN/LSTM/GRU with ``dropout=0`` (its own ``batch_first`` is honoured).
+        module: a torch RNN/LSTM/GRU with ``dropout=0`` (its own ``batch_first`` is honoured);
+            a stacked module with inter-layer dropout raises `ValueError`.
         x: numpy float32 input in the module's layout.
         initial_state: None, ``h0`` or ``(h0, c0)`` as numpy arrays (PyTorch layout).
         grad: also compare gradients. Default True.
@@ -235,6 +236,12 @@ def compare_with_torch(module, x, initial_state=None, grad=True, fused=None):
     >>> d["max_grad_weights"] < 1e-5
     True
     """
+    if module.dropout and module.num_layers > 1:
+        raise ValueError(
+            f"compare_with_torch needs a module with dropout=0, got dropout={module.dropout}: in training mode "
+            "PyTorch and Keras draw different inter-layer dropout masks, so their outputs cannot agree; "
+            "compare a copy built with dropout=0 (the weights are the same)"
+        )
     import tensorflow as tf  # lazy: interop imports without TensorFlow-only code paths
     import torch  # lazy: torch is an optional dependency
 

@@ -119,6 +119,18 @@ def test_from_torch_rejects_other_modules():
         from_torch(torch.nn.Linear(3, 4))
 
 
+def test_compare_with_torch_refuses_inter_layer_dropout():
+    # In training mode the two frameworks draw different dropout masks: a comparison would report
+    # large, meaningless differences instead of failing clearly.
+    x = np.ones((2, 3, 4), "float32")
+    with pytest.raises(ValueError, match=r"dropout=0, got dropout=0.3"):
+        compare_with_torch(torch.nn.RNN(4, 5, num_layers=2, dropout=0.3), x)
+    # PyTorch ignores dropout on a one-layer module (it only warns), so that comparison is meaningful.
+    with pytest.warns(UserWarning, match="dropout"):
+        single = torch.nn.GRU(4, 5, dropout=0.3)
+    _check(compare_with_torch(single, x))
+
+
 def test_from_torch_masked_final_states_match_packed_sequences():
     torch.manual_seed(2)
     module = torch.nn.GRU(4, 6, num_layers=2, bidirectional=True, batch_first=True)
