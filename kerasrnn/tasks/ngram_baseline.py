@@ -76,6 +76,7 @@ def train_ngram_baseline(train: tuple[list[str], np.ndarray], val: tuple[list[st
                    metrics=["accuracy"])
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     linear.fit(_dataset(*train, vectorizer, batch_size, True, seed), epochs=max_epochs, verbose=0,
-               validation_data=_dataset(*val, vectorizer, 512, False, seed), callbacks=[stop])
+               validation_data=_dataset(*val, vectorizer, 512, False, seed), callbacks=[stop],
+               shuffle=False)  # the tf.data pipeline shuffles itself; Keras would warn that it ignores shuffle=True
     text = keras.Input(shape=(), dtype="string", name="text")
     return keras.Model(text, linear(vectorizer(text)), name="ngram_baseline")
