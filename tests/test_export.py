@@ -422,6 +422,25 @@ def test_bench_export_reports_sizes_and_latency(fc_run, tmp_path):
     assert set(data["sizes_bytes"]) == {"float32", "float16-weights", "int8-dynamic-range"}
     assert data["speed"]["tflite_windows_per_s_batch1"] > 0 and data["speed"]["keras_windows_per_s_batch32"] > 0
     assert data["size_ratio"]["float32"] == 1.0 and data["size_ratio"]["float16-weights"] > 0
+    by_mode = data["speed_by_quantization"]  # every model built is timed, under the name it was built as
+    assert set(by_mode) == set(data["sizes_bytes"])
+    assert all(speed[f"tflite_windows_per_s_batch{b}"] > 0 for speed in by_mode.values() for b in (1, 32))
+    assert "int8-dynamic-range" in result.output
+
+
+def test_bench_export_generation_times_every_quantized_step_model(gen_run, tmp_path):
+    from kerasrnn.cli import main
+
+    out = tmp_path / "bench-gen.json"
+    result = CliRunner().invoke(main, ["bench", "export", str(gen_run), "--calls", "16", "--repeats", "1",
+                                       "--json-out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["speed"]["tflite_us_per_char"] > 0 and data["speed"]["keras_us_per_char"] > 0
+    assert set(data["speed_by_quantization"]) == set(data["sizes_bytes"])
+    # The step model calibrates full-integer int8; the dynamic-range model export falls back to is timed too.
+    assert {"int8-full-integer", "int8-dynamic-range"} <= set(data["sizes_bytes"])
+    assert all(v["tflite_us_per_char"] > 0 for v in data["speed_by_quantization"].values())
 
 
 def test_bench_export_classifier_batch_1_vs_batch_n(clf_run, tmp_path):
@@ -441,6 +460,11 @@ def test_bench_export_classifier_batch_1_vs_batch_n(clf_run, tmp_path):
     assert speed["tflite_interpreter_batch_speedup"] == pytest.approx(
         speed["tflite_interpreter_sentences_per_s_batch8"] / speed["tflite_interpreter_sentences_per_s_batch1"])
     assert "tflite_batch_speedup" in result.output
+    by_mode = json.loads(out.read_text())["speed_by_quantization"]
+    assert set(by_mode) == {"float32", "float16-weights", "int8-dynamic-range"}
+    for of_mode in by_mode.values():
+        assert of_mode["tflite_batch_speedup"] == pytest.approx(
+            of_mode["tflite_sentences_per_s_batch8"] / of_mode["tflite_sentences_per_s_batch1"])
     if speed["tflite_workers"] > 1:  # the same measurement with one interpreter, batch speedup at equal workers
         assert speed["tflite_1worker_batch_speedup"] == pytest.approx(
             speed["tflite_1worker_sentences_per_s_batch8"] / speed["tflite_1worker_sentences_per_s_batch1"])

@@ -16,7 +16,11 @@ Measures, for the run's task:
   (``tflite_interpreter_*``: the interpreter without Python tokenisation); and
   both again with one interpreter (``tflite_1worker_*``). The batch speedups
   compare batch `--batch` with batch 1 at the *same* number of interpreters;
-- forecasting: windows per second at batch 1 and `--batch`, LiteRT vs Keras.
+- forecasting: windows per second at batch 1 and `--batch`, LiteRT vs Keras;
+- ``speed_by_quantization``: the LiteRT speed of the float32, float16 and int8
+  models side by side (characters: µs per step; sentences and windows: per
+  second at batch 1 and `--batch`, the app path with the default interpreters),
+  so the choice of ``--quantize`` can weigh speed as well as size.
 
 Timings are medians over `repeats` runs; on a shared 2-core CPU they drift by
 ±30%: compare numbers from one invocation only.
@@ -53,17 +57,27 @@ def _median_time(fn, n: int, repeats: int) -> float:
     return statistics.median(times)
 
 
-def bench_generation(run, content: bytes, n: int, repeats: int, batch: int) -> dict:
-    """Microseconds per character: LiteRT step vs the Keras step model in a `tf.function`."""
-    import tensorflow as tf  # lazy: heavy import
-
-
+def _tflite_generation_step(content: bytes):
+    """One call of the LiteRT step model (batch 1, its state carried between calls)."""
     lite = TFLiteStep(content)
     state = {"lite": lite.initial_states(1)}
     token = np.zeros((1,), np.int32)
 
     def tflite_step():
         _, state["lite"] = lite(token, state["lite"])
+
+    return tflite_step
+
+
+def bench_generation(run, contents: dict, n: int, repeats: int, batch: int) -> dict:
+    """Microseconds per character: LiteRT step vs the Keras step model in a `tf.function`.
+
+    ``by_quantization``: the LiteRT step of every model in `contents`, timed in turn.
+    """
+    import tensorflow as tf  # lazy: heavy import
+
+
+    tflite_step = _tflite_generation_step(contents["float32"])
 
     step = KerasStep(run.model, batch_size=1)
     fn = tf.function(lambda tok, states: step(tok, states))
@@ -74,8 +88,12 @@ def bench_generation(run, content: bytes, n: int, repeats: int, batch: int) -> d
         logits, kstate["k"] = fn(ktoken, kstate["k"])
         logits.numpy()
 
-    return {"tflite_us_per_char": 1e6 * _median_time(tflite_step, n, repeats),
-            "keras_us_per_char": 1e6 * _median_time(keras_step, n, repeats)}
+    out = {"tflite_us_per_char": 1e6 * _median_time(tflite_step, n, repeats),
+           "keras_us_per_char": 1e6 * _median_time(keras_step, n, repeats)}
+    steps = {mode: _tflite_generation_step(c) for mode, c in contents.items()}
+    timed = _interleaved({mode: (lambda f=f: [f() for _ in range(n)]) for mode, f in steps.items()}, repeats)
+    out["by_quantization"] = {mode: {"tflite_us_per_char": 1e6 * t / n} for mode, t in timed.items()}
+    return out
 
 
 def _interleaved(fns: dict, repeats: int) -> dict:
@@ -110,7 +128,7 @@ def _throughput(call, items: list, batch: int, n: int, repeats: int) -> float:
     return batch / _median_time(one, calls, repeats)
 
 
-def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) -> dict:
+def bench_classification(run, contents: dict, n: int, repeats: int, batch: int) -> dict:
     """Sentences per second at batch 1 and `batch`: the app path (Python tokeniser + LiteRT) vs Keras.
 
     LiteRT: `Classifier.predict_proba` over a list of `n` sample sentences (the
@@ -119,6 +137,8 @@ def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) 
     longest sentence; batch 1 and `batch` are timed in turn (`_interleaved`).
     Keras: the model (a `tf.function` on raw strings, padded to ``max_len`` by
     its ``TextVectorization``) on consecutive chunks of `batch` sentences.
+    ``by_quantization``: the app path of every model in `contents` (float32 and
+    the quantized ones) at batch 1 and `batch`, timed in the same rounds.
     """
     import tensorflow as tf  # lazy: heavy import
 
@@ -134,11 +154,14 @@ def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) 
 
     out = {}
     many = default_workers()
-    lite = {(b, w): Classifier("tflite", content, [], tokenizer, batch_size=b, workers=w)
+    lite = {(b, w): Classifier("tflite", contents["float32"], [], tokenizer, batch_size=b, workers=w)
             for b in (1, batch) for w in sorted({1, many})}
     ids = tokenizer.encode_array(texts)  # the interpreter alone: tokenised once, outside the timing
     fns = {("app", *k): (lambda c=c: c.predict_proba(texts)) for k, c in lite.items()}
     fns.update({("ids", *k): (lambda c=c: c.predict_ids(ids)) for k, c in lite.items()})
+    quantized = {(mode, b): Classifier("tflite", c, [], tokenizer, batch_size=b, workers=many)
+                 for mode, c in contents.items() if mode != "float32" for b in (1, batch)}
+    fns.update({("quantized", *k): (lambda c=c: c.predict_proba(texts)) for k, c in quantized.items()})
     timed = _interleaved(fns, repeats)  # all in turn, so a drifting load hits them alike
     seconds = {k[1:]: v for k, v in timed.items() if k[0] == "app"}
     seconds_ids = {k[1:]: v for k, v in timed.items() if k[0] == "ids"}
@@ -159,11 +182,18 @@ def bench_classification(run, content: bytes, n: int, repeats: int, batch: int) 
     out["tflite_vs_keras_batch1"] = out["tflite_sentences_per_s_batch1"] / out["keras_sentences_per_s_batch1"]
     out[f"tflite_vs_keras_batch{batch}"] = (out[f"tflite_sentences_per_s_batch{batch}"]
                                             / out[f"keras_sentences_per_s_batch{batch}"])
+    per_mode = {("float32", b): seconds[b, many] for b in (1, batch)}
+    per_mode.update({k[1:]: v for k, v in timed.items() if k[0] == "quantized"})
+    out["by_quantization"] = {
+        mode: {"tflite_sentences_per_s_batch1": len(texts) / per_mode[mode, 1],
+               f"tflite_sentences_per_s_batch{batch}": len(texts) / per_mode[mode, batch],
+               "tflite_batch_speedup": per_mode[mode, 1] / per_mode[mode, batch]}
+        for mode in contents}
     return out
 
 
-def bench_forecasting(run, content: bytes, n: int, repeats: int, batch: int) -> dict:
-    """Windows per second at batch 1 and `batch`: LiteRT vs Keras."""
+def bench_forecasting(run, contents: dict, n: int, repeats: int, batch: int) -> dict:
+    """Windows per second at batch 1 and `batch`: LiteRT vs Keras (``by_quantization``: LiteRT, every model)."""
     import tensorflow as tf  # lazy: heavy import
 
 
@@ -171,14 +201,18 @@ def bench_forecasting(run, content: bytes, n: int, repeats: int, batch: int) -> 
     if x.ndim == 2:
         x = x[..., None]
     windows = list(x)
-    runner = tflite_mod.open_signature(content)
+    runners = {mode: tflite_mod.open_signature(c) for mode, c in contents.items()}
     fn = tf.function(lambda w: run.model(w, training=False), reduce_retracing=True)
     out = {}
     for b in (1, batch):
-        out[f"tflite_windows_per_s_batch{b}"] = _throughput(lambda c: runner(window=np.stack(c)), windows, b, n,
-                                                            repeats)
+        out[f"tflite_windows_per_s_batch{b}"] = _throughput(lambda c: runners["float32"](window=np.stack(c)),
+                                                            windows, b, n, repeats)
         out[f"keras_windows_per_s_batch{b}"] = _throughput(lambda c: fn(tf.constant(np.stack(c))).numpy(),
                                                            windows, b, n, repeats)
+    out["by_quantization"] = {
+        mode: {f"tflite_windows_per_s_batch{b}": _throughput(lambda c, r=r: r(window=np.stack(c)), windows, b, n,
+                                                             repeats) for b in (1, batch)}
+        for mode, r in runners.items()}
     return out
 
 
@@ -197,7 +231,9 @@ def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32) -> dic
 
     Returns:
         ``{"run", "task", "sizes_bytes": {mode: bytes}, "size_ratio": {mode: x},
-        "speed": {name: value}, "repeats"}``.
+        "speed": {name: value}, "speed_by_quantization": {mode: {name: value}}, "repeats"}``;
+        `mode` as built: ``float32``, ``float16-weights``, ``int8-dynamic-range`` (or
+        ``int8-full-integer`` as well where the task offers calibration data and has no loop).
     """
 
     for name, value in (("calls", calls), ("repeats", repeats), ("batch", batch)):
@@ -209,15 +245,19 @@ def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32) -> dic
         raise UserError(f"no export benchmark for a {task!r} run; pass a generation, classification or "
                         "forecasting run")
     concrete, representative, _ = exporter.task_module(task).tflite(run, samples)
-    sizes, contents = {}, {}
+    contents = {}  # mode as built ("float32", "float16-weights", "int8-dynamic-range", ...) -> flatbuffer
     for q in ("none", "float16", "int8"):
         content, info = tflite_mod.build(concrete, q, representative)
-        contents[q] = content
-        sizes[info["quantization"]["mode"]] = len(content)
+        contents[info["quantization"]["mode"]] = content
+    if "int8-full-integer" in contents:  # `kerasrnn export` ships dynamic range when full-integer fails its gate
+        content, _ = tflite_mod.build(concrete, "int8", representative, full_integer=False)
+        contents["int8-dynamic-range"] = content
+    sizes = {mode: len(c) for mode, c in contents.items()}
     base = sizes["float32"]
+    speed = BENCHES[task](run, contents, calls, repeats, batch)
     return {"run": run.info.get("name"), "task": task, "sizes_bytes": sizes,
             "size_ratio": {k: v / base for k, v in sizes.items()},
-            "speed": BENCHES[task](run, contents["none"], calls, repeats, batch), "repeats": repeats}
+            "speed_by_quantization": speed.pop("by_quantization"), "speed": speed, "repeats": repeats}
 
 
 def report(result: dict) -> str:
@@ -229,4 +269,7 @@ def report(result: dict) -> str:
               for mode, size in result["sizes_bytes"].items()]
     lines.append(f"Speed (float32, median of {result['repeats']} timings):")
     lines += [f"  {key:<36} {value:12.2f}" for key, value in result["speed"].items()]
+    lines.append("LiteRT speed of each model, timed in turn (classifier: the app path, default interpreters):")
+    for mode, speed in result["speed_by_quantization"].items():
+        lines.append(f"  {mode:<22} " + "  ".join(f"{key} {value:.2f}" for key, value in speed.items()))
     return "\n".join(lines)
