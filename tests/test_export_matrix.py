@@ -94,7 +94,7 @@ def text_file(runs):
 def test_generation_matrix(runs, text_file, cell, layers):
     run_dir = _recipe(runs, f"gen-{cell}", "text-char", [
         f"data.paths={text_file}", "data.seq_len=24", "data.val_fraction=0.2", f"model.cell={cell}", "model.units=24",
-        f"model.num_layers={layers}", "model.embedding_dim=8", "eval.sample_length=8",
+        f"model.num_layers={layers}", "model.embedding_dim=8", "eval.sample_length=8", "eval.top_k=1",
         "train.epochs=2", "train.learning_rate=0.01"])
     manifests = _export_all(run_dir)
     for q in ("float16", "int8"):
@@ -110,6 +110,12 @@ def test_generation_matrix(runs, text_file, cell, layers):
         text = _invoke(["generate", "--tflite", run_dir / "export" / f"tflite-{q}" / "model.tflite", *opts])[:-1]
         same = np.mean([a == b for a, b in zip(text, keras_text)])
         assert text.startswith("the ") and len(text) == len(keras_text) == 24 and same >= 0.5, (text, keras_text)
+    # options left out come from the recipe's [eval], as in the run's own sample: its top_k = 1 makes a
+    # temperature-1 draw greedy, for the Keras model and for the artifacts (their manifest's sampling_defaults)
+    warm = ["--seed-text", "the ", "--length", "20", "--temperature", "1", "--seed", "3"]
+    for source in ([run_dir], ["--tflite", run_dir / "export" / "tflite" / "model.tflite"]):
+        assert _invoke(["generate", *source, *warm])[:-1] == keras_text
+    assert _invoke(["generate", run_dir, *warm, "--top-k", "0"])[:-1] != keras_text  # a flag overrides the recipe
     # sampled (temperature 0.8, top-k 5, seed 7): the LiteRT and SavedModel runners draw the same text
     opts = ["--seed-text", "the ", "--length", "30", "--temperature", "0.8", "--top-k", "5", "--seed", "7",
             "--num-samples", "2"]

@@ -20,8 +20,10 @@ FLAGS = {"seed_text": "--seed-text", "length": "--length", "temperature": "--tem
 @click.option("--length", default=300, show_default=True, help="New characters per sample.")
 @click.option("--temperature", default=None, type=float,
               help="Softmax temperature, 0 = greedy (default: the recipe's eval.temperature).")
-@click.option("--top-k", default=0, show_default=True, help="Keep only the k most likely characters (0 = off).")
-@click.option("--top-p", default=1.0, show_default=True, help="Nucleus sampling mass (1.0 = off).")
+@click.option("--top-k", default=None, type=int,
+              help="Keep only the k most likely characters, 0 = off (default: the recipe's eval.top_k).")
+@click.option("--top-p", default=None, type=float,
+              help="Nucleus sampling mass, 1.0 = off (default: the recipe's eval.top_p).")
 @click.option("--num-samples", default=1, show_default=True, help="Samples drawn at once (one batch).")
 @click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same samples.")
 @click.option("--unknown", type=click.Choice(UNKNOWN_POLICIES), default=None,
@@ -46,19 +48,20 @@ def _generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples
               tflite_file, savedmodel_dir) -> list[str]:
     from kerasrnn.export.runners import cli_artifact, sampling_defaults  # lazy: imports TensorFlow
 
+    unset = dict(seed_text=seed_text, temperature=temperature, top_k=top_k, top_p=top_p)
     if tflite_file or savedmodel_dir:
         sampler = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="generation")
-        seed_text, temperature, unknown = sampling_defaults(sampler.manifest, seed_text, temperature, unknown)
-        validate_options(length, num_samples, temperature, top_k, top_p)
-        return sampler.generate(seed_text, length, num_samples, temperature, top_k, top_p, seed, unknown)
+        o = sampling_defaults(sampler.manifest.get("sampling_defaults", {}), **unset)
+        unknown = unknown or sampler.manifest.get("tokenization", {}).get("unknown_char_policy", "error")
+        validate_options(length, num_samples, o["temperature"], o["top_k"], o["top_p"])
+        return sampler.generate(o["seed_text"], length, num_samples, o["temperature"], o["top_k"], o["top_p"], seed,
+                                unknown)
     cli_artifact(run_dir, None, None, task="generation")  # no RUN_DIR: one-line error
     run = load_run(run_dir, task="generation", load_model=False)
-    defaults = run.info["recipe"].get("eval", {})
-    seed_text = defaults.get("seed_text", "\n") if seed_text is None else seed_text
-    temperature = defaults.get("temperature", 1.0) if temperature is None else temperature
+    o = sampling_defaults(run.info["recipe"].get("eval", {}), **unset)
     unknown = unknown or run.vocab.get("unknown_char_policy", "error")
-    validate_options(length, num_samples, temperature, top_k, top_p)
-    encode(seed_text, run.vocab["chars"], unknown)  # fail on unknown characters before loading the model
+    validate_options(length, num_samples, o["temperature"], o["top_k"], o["top_p"])
+    encode(o["seed_text"], run.vocab["chars"], unknown)  # fail on unknown characters before loading the model
     run = load_run(run_dir, task="generation")
-    return Sampler(run.model, run.vocab["chars"]).generate(seed_text, length, num_samples, temperature, top_k,
-                                                           top_p, seed, unknown)
+    return Sampler(run.model, run.vocab["chars"]).generate(o["seed_text"], length, num_samples, o["temperature"],
+                                                           o["top_k"], o["top_p"], seed, unknown)
