@@ -425,6 +425,9 @@ def test_bench_export_reports_sizes_and_latency(fc_run, tmp_path):
     by_mode = data["speed_by_quantization"]  # every model built is timed, under the name it was built as
     assert set(by_mode) == set(data["sizes_bytes"])
     assert all(speed[f"tflite_windows_per_s_batch{b}"] > 0 for speed in by_mode.values() for b in (1, 32))
+    # the headline LiteRT figures are the float32 model on the app path (`Forecaster`, default interpreters)
+    assert data["speed"]["tflite_windows_per_s_batch32"] == by_mode["float32"]["tflite_windows_per_s_batch32"]
+    assert data["speed"]["tflite_workers"] >= 1
     assert "int8-dynamic-range" in result.output
 
 

@@ -16,7 +16,8 @@ Measures, for the run's task:
   (``tflite_interpreter_*``: the interpreter without Python tokenisation); and
   both again with one interpreter (``tflite_1worker_*``). The batch speedups
   compare batch `--batch` with batch 1 at the *same* number of interpreters;
-- forecasting: windows per second at batch 1 and `--batch`, LiteRT vs Keras;
+- forecasting: windows per second at batch 1 and `--batch`, LiteRT (as
+  ``forecast --tflite`` runs it: `Forecaster` over the default interpreters) vs Keras;
 - ``speed_by_quantization``: the LiteRT speed of the float32, float16 and int8
   models side by side (characters: µs per step; sentences and windows: per
   second at batch 1 and `--batch`, the app path with the default interpreters),
@@ -39,6 +40,7 @@ from kerasrnn.errors import UserError
 from kerasrnn.export import exporter
 from kerasrnn.export import tflite as tflite_mod
 from kerasrnn.export.classification import Classifier
+from kerasrnn.export.forecasting import Forecaster
 from kerasrnn.export.generation import TFLiteStep
 from kerasrnn.export.interpreter_pool import default_workers
 from kerasrnn.export.tokenizer import Tokenizer
@@ -191,7 +193,15 @@ def bench_classification(run, contents: dict, n: int, repeats: int, batch: int) 
 
 
 def bench_forecasting(run, contents: dict, n: int, repeats: int, batch: int) -> dict:
-    """Windows per second at batch 1 and `batch`: LiteRT vs Keras (``by_quantization``: LiteRT, every model)."""
+    """Windows per second at batch 1 and `batch`: LiteRT vs Keras.
+
+    LiteRT: `Forecaster.predict` over `n` sample windows (the run's
+    ``samples.npz`` windows, cycled), as ``kerasrnn forecast --tflite`` runs it:
+    `batch` at a time, the batches spread over the default number of
+    interpreters; every model in `contents` and both sizes timed in turn
+    (``by_quantization``; the ``tflite_*`` figures are its float32 entry).
+    Keras: the model in a `tf.function` on consecutive chunks of `batch` windows.
+    """
     import tensorflow as tf  # lazy: heavy import
 
 
@@ -199,18 +209,18 @@ def bench_forecasting(run, contents: dict, n: int, repeats: int, batch: int) -> 
     if x.ndim == 2:
         x = x[..., None]
     windows = list(x)
-    runners = {mode: tflite_mod.open_signature(c) for mode, c in contents.items()}
+    stacked = np.stack((windows * (n // max(1, len(windows)) + 1))[:max(n, 1)])
+    lite = {(mode, b): Forecaster("tflite", c, {}, batch_size=b) for mode, c in contents.items() for b in (1, batch)}
+    timed = _interleaved({k: (lambda f=f: f.predict(stacked)) for k, f in lite.items()}, repeats)
+    by_mode = {mode: {f"tflite_windows_per_s_batch{b}": len(stacked) / timed[mode, b] for b in (1, batch)}
+               for mode in contents}
     fn = tf.function(lambda w: run.model(w, training=False), reduce_retracing=True)
-    out = {}
+    out = {"tflite_workers": default_workers()}
     for b in (1, batch):
-        out[f"tflite_windows_per_s_batch{b}"] = _throughput(lambda c: runners["float32"](window=np.stack(c)),
-                                                            windows, b, n, repeats)
+        out[f"tflite_windows_per_s_batch{b}"] = by_mode["float32"][f"tflite_windows_per_s_batch{b}"]
         out[f"keras_windows_per_s_batch{b}"] = _throughput(lambda c: fn(tf.constant(np.stack(c))).numpy(),
                                                            windows, b, n, repeats)
-    out["by_quantization"] = {
-        mode: {f"tflite_windows_per_s_batch{b}": _throughput(lambda c, r=r: r(window=np.stack(c)), windows, b, n,
-                                                             repeats) for b in (1, batch)}
-        for mode, r in runners.items()}
+    out["by_quantization"] = by_mode
     return out
 
 
@@ -267,7 +277,7 @@ def report(result: dict) -> str:
               for mode, size in result["sizes_bytes"].items()]
     lines.append(f"Speed (float32, median of {result['repeats']} timings):")
     lines += [f"  {key:<36} {value:12.2f}" for key, value in result["speed"].items()]
-    lines.append("LiteRT speed of each model, timed in turn (classifier: the app path, default interpreters):")
+    lines.append("LiteRT speed of each model, timed in turn (classifier, forecaster: the app path, default interpreters):")
     for mode, speed in result["speed_by_quantization"].items():
         lines.append(f"  {mode:<22} " + "  ".join(f"{key} {value:.2f}" for key, value in speed.items()))
     return "\n".join(lines)
