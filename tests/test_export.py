@@ -411,14 +411,19 @@ def test_generate_and_classify_commands_run_artifacts(gen_run, clf_run):
     assert result.exit_code == 1 and "is a 'generation' export" in result.output
 
 
-def test_bench_export_reports_sizes_and_latency(fc_run, tmp_path):
+def _bench_export(run_dir, tmp_path, *flags):
+    """``kerasrnn bench export RUN_DIR --repeats 1 *flags``: its console output and its JSON."""
     from kerasrnn.cli import main
 
     out = tmp_path / "bench.json"
-    result = CliRunner().invoke(main, ["bench", "export", str(fc_run), "--calls", "32", "--repeats", "1",
+    result = CliRunner().invoke(main, ["bench", "export", str(run_dir), "--repeats", "1", *flags,
                                        "--json-out", str(out)])
     assert result.exit_code == 0, result.output
-    data = json.loads(out.read_text())
+    return result.output, json.loads(out.read_text())
+
+
+def test_bench_export_reports_sizes_and_latency(fc_run, tmp_path):
+    output, data = _bench_export(fc_run, tmp_path, "--calls", "32")
     assert set(data["sizes_bytes"]) == {"float32", "float16-weights", "int8-dynamic-range"}
     assert data["speed"]["tflite_windows_per_s_batch1"] > 0 and data["speed"]["keras_windows_per_s_batch32"] > 0
     assert data["size_ratio"]["float32"] == 1.0 and data["size_ratio"]["float16-weights"] > 0
@@ -428,17 +433,11 @@ def test_bench_export_reports_sizes_and_latency(fc_run, tmp_path):
     # the headline LiteRT figures are the float32 model on the app path (`Forecaster`, default interpreters)
     assert data["speed"]["tflite_windows_per_s_batch32"] == by_mode["float32"]["tflite_windows_per_s_batch32"]
     assert data["speed"]["tflite_workers"] >= 1
-    assert "int8-dynamic-range" in result.output
+    assert "int8-dynamic-range" in output
 
 
 def test_bench_export_generation_times_every_quantized_step_model(gen_run, tmp_path):
-    from kerasrnn.cli import main
-
-    out = tmp_path / "bench-gen.json"
-    result = CliRunner().invoke(main, ["bench", "export", str(gen_run), "--calls", "16", "--repeats", "1",
-                                       "--json-out", str(out)])
-    assert result.exit_code == 0, result.output
-    data = json.loads(out.read_text())
+    _, data = _bench_export(gen_run, tmp_path, "--calls", "16")
     assert data["speed"]["tflite_us_per_char"] > 0 and data["speed"]["keras_us_per_char"] > 0
     assert set(data["speed_by_quantization"]) == set(data["sizes_bytes"])
     # The step model calibrates full-integer int8; the dynamic-range model export falls back to is timed too.
@@ -447,13 +446,8 @@ def test_bench_export_generation_times_every_quantized_step_model(gen_run, tmp_p
 
 
 def test_bench_export_classifier_batch_1_vs_batch_n(clf_run, tmp_path):
-    from kerasrnn.cli import main
-
-    out = tmp_path / "bench-clf.json"
-    result = CliRunner().invoke(main, ["bench", "export", str(clf_run), "--calls", "24", "--repeats", "1",
-                                       "--batch", "8", "--json-out", str(out)])
-    assert result.exit_code == 0, result.output
-    speed = json.loads(out.read_text())["speed"]
+    output, data = _bench_export(clf_run, tmp_path, "--calls", "24", "--batch", "8")
+    speed = data["speed"]
     for key in ("tflite_sentences_per_s_batch1", "tflite_sentences_per_s_batch8", "keras_sentences_per_s_batch1",
                 "keras_sentences_per_s_batch8", "tflite_interpreter_sentences_per_s_batch1",
                 "tflite_interpreter_sentences_per_s_batch8"):
@@ -462,8 +456,8 @@ def test_bench_export_classifier_batch_1_vs_batch_n(clf_run, tmp_path):
         speed["tflite_sentences_per_s_batch8"] / speed["tflite_sentences_per_s_batch1"])
     assert speed["tflite_interpreter_batch_speedup"] == pytest.approx(
         speed["tflite_interpreter_sentences_per_s_batch8"] / speed["tflite_interpreter_sentences_per_s_batch1"])
-    assert "tflite_batch_speedup" in result.output
-    by_mode = json.loads(out.read_text())["speed_by_quantization"]
+    assert "tflite_batch_speedup" in output
+    by_mode = data["speed_by_quantization"]
     assert set(by_mode) == {"float32", "float16-weights", "int8-dynamic-range"}
     for of_mode in by_mode.values():
         assert of_mode["tflite_batch_speedup"] == pytest.approx(
