@@ -40,6 +40,24 @@ from kerasrnn.errors import UserError
 
 UNKNOWN_POLICIES = ("error", "skip")
 
+#: The sampling options a generation recipe's ``[eval]`` sets, and their values for a recipe without
+#: them (the schema's defaults). ``kerasrnn generate`` takes each one it is not given from the run.
+SAMPLING_FALLBACKS = {"seed_text": "\n", "sample_length": 300, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
+
+
+def sampling_defaults(defaults: dict, **options) -> dict:
+    """`options` with each one left unset (None) taken from the run's recipe `defaults`.
+
+    `defaults` is the recipe's ``[eval]`` table (a run's ``run.json``) or an
+    export manifest's ``sampling_defaults``, so ``kerasrnn generate`` samples
+    like the run's own printed sample unless told otherwise. The keys are
+    `SAMPLING_FALLBACKS`'.
+
+    >>> sampling_defaults({"temperature": 0.8, "top_p": 0.95}, seed_text="def ", temperature=None, top_p=None)
+    {'seed_text': 'def ', 'temperature': 0.8, 'top_p': 0.95}
+    """
+    return {k: defaults.get(k, SAMPLING_FALLBACKS[k]) if v is None else v for k, v in options.items()}
+
 
 def _tf():
     import tensorflow as tf  # lazy: heavy import

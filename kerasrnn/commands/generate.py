@@ -7,7 +7,7 @@ import click
 from kerasrnn.commands.flags import settings_as_flags
 from kerasrnn.rundir import load_run
 from kerasrnn.sampling import UNKNOWN_POLICIES
-from kerasrnn.sampling import Sampler, encode, validate_options
+from kerasrnn.sampling import Sampler, encode, sampling_defaults, validate_options
 
 FLAGS = {"seed_text": "--seed-text", "length": "--length", "temperature": "--temperature", "top_k": "--top-k",
          "top_p": "--top-p", "num_samples": "--num-samples", "unknown='skip'": "--unknown skip",
@@ -17,7 +17,8 @@ FLAGS = {"seed_text": "--seed-text", "length": "--length", "temperature": "--tem
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False), required=False)
 @click.option("--seed-text", default=None, help="Text the samples start with (default: the recipe's eval.seed_text).")
-@click.option("--length", default=300, show_default=True, help="New characters per sample.")
+@click.option("--length", default=None, type=int,
+              help="New characters per sample (default: the recipe's eval.sample_length).")
 @click.option("--temperature", default=None, type=float,
               help="Softmax temperature, 0 = greedy (default: the recipe's eval.temperature).")
 @click.option("--top-k", default=None, type=int,
@@ -46,22 +47,22 @@ def generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples,
 
 def _generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples, seed, unknown,
               tflite_file, savedmodel_dir) -> list[str]:
-    from kerasrnn.export.runners import cli_artifact, sampling_defaults  # lazy: imports TensorFlow
+    from kerasrnn.export.runners import cli_artifact  # lazy: imports TensorFlow
 
-    unset = dict(seed_text=seed_text, temperature=temperature, top_k=top_k, top_p=top_p)
+    unset = dict(seed_text=seed_text, sample_length=length, temperature=temperature, top_k=top_k, top_p=top_p)
     if tflite_file or savedmodel_dir:
         sampler = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="generation")
         o = sampling_defaults(sampler.manifest.get("sampling_defaults", {}), **unset)
         unknown = unknown or sampler.manifest.get("tokenization", {}).get("unknown_char_policy", "error")
-        validate_options(length, num_samples, o["temperature"], o["top_k"], o["top_p"])
-        return sampler.generate(o["seed_text"], length, num_samples, o["temperature"], o["top_k"], o["top_p"], seed,
-                                unknown)
+        validate_options(o["sample_length"], num_samples, o["temperature"], o["top_k"], o["top_p"])
+        return sampler.generate(o["seed_text"], o["sample_length"], num_samples, o["temperature"], o["top_k"],
+                                o["top_p"], seed, unknown)
     cli_artifact(run_dir, None, None, task="generation")  # no RUN_DIR: one-line error
     run = load_run(run_dir, task="generation", load_model=False)
     o = sampling_defaults(run.info["recipe"].get("eval", {}), **unset)
     unknown = unknown or run.vocab.get("unknown_char_policy", "error")
-    validate_options(length, num_samples, o["temperature"], o["top_k"], o["top_p"])
+    validate_options(o["sample_length"], num_samples, o["temperature"], o["top_k"], o["top_p"])
     encode(o["seed_text"], run.vocab["chars"], unknown)  # fail on unknown characters before loading the model
     run = load_run(run_dir, task="generation")
-    return Sampler(run.model, run.vocab["chars"]).generate(o["seed_text"], length, num_samples, o["temperature"],
-                                                           o["top_k"], o["top_p"], seed, unknown)
+    return Sampler(run.model, run.vocab["chars"]).generate(o["seed_text"], o["sample_length"], num_samples,
+                                                           o["temperature"], o["top_k"], o["top_p"], seed, unknown)

@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from kerasrnn.export import parity as parity_mod
 from kerasrnn.export import tflite as tflite_mod
-from kerasrnn.sampling import KerasStep, Sampler, decode, encode_in_graph, sample_loop
+from kerasrnn.sampling import SAMPLING_FALLBACKS, KerasStep, Sampler, decode, encode_in_graph, sample_loop
 
 PARITY_SEQUENCES = 32
 GATES = {
@@ -144,7 +144,7 @@ def side_files(run, samples, directory: Path) -> dict:
         "vocab_size": len(vocab["chars"]),
         "unknown_char_policy": vocab["unknown_char_policy"],
     }, "sampling_defaults": {k: v for k, v in run.info.get("recipe", {}).get("eval", {}).items()
-                             if k in ("seed_text", "temperature", "top_k", "top_p")}}
+                             if k in SAMPLING_FALLBACKS}}
 
 
 def keras_parity(run, loaded, samples) -> dict:

@@ -80,19 +80,3 @@ def cli_artifact(run_dir, tflite, savedmodel, task: str, **runner_options):
         return None
     return open_artifact(tflite or savedmodel, expect_task=task, **runner_options)
 
-
-SAMPLING_FALLBACKS = {"seed_text": "\n", "temperature": 1.0, "top_k": 0, "top_p": 1.0}  # a recipe without [eval]
-
-
-def sampling_defaults(defaults: dict, **options) -> dict:
-    """`options` with each one left unset (None) taken from the run's recipe `defaults`.
-
-    `defaults` is the recipe's ``[eval]`` table (a run's ``run.json``) or an
-    export manifest's ``sampling_defaults``, so ``kerasrnn generate`` samples
-    like the run's own printed sample unless told otherwise.
-
-    >>> sampling_defaults({"temperature": 0.8, "top_p": 0.95}, seed_text="def ", temperature=None, top_k=None,
-    ...                   top_p=None)
-    {'seed_text': 'def ', 'temperature': 0.8, 'top_k': 0, 'top_p': 0.95}
-    """
-    return {k: defaults.get(k, SAMPLING_FALLBACKS[k]) if v is None else v for k, v in options.items()}
