@@ -115,9 +115,9 @@ def test_generation_matrix(runs, text_file, cell, layers):
     warm = ["--seed-text", "the ", "--length", "20", "--temperature", "1", "--seed", "3"]
     for source in ([run_dir], ["--tflite", run_dir / "export" / "tflite" / "model.tflite"]):
         assert _invoke(["generate", *source, *warm])[:-1] == keras_text
-    assert _invoke(["generate", run_dir, *warm, "--top-k", "0"])[:-1] != keras_text  # a flag overrides the recipe
-    for source in ([run_dir], ["--tflite", run_dir / "export" / "tflite" / "model.tflite"]):  # eval.sample_length
+        # and --length left out is the recipe's eval.sample_length (8)
         assert _invoke(["generate", *source, "--seed-text", "the ", "--temperature", "0"])[:-1] == keras_text[:4 + 8]
+    assert _invoke(["generate", run_dir, *warm, "--top-k", "0"])[:-1] != keras_text  # a flag overrides the recipe
     # sampled (temperature 0.8, top-k 5, seed 7): the LiteRT and SavedModel runners draw the same text
     opts = ["--seed-text", "the ", "--length", "30", "--temperature", "0.8", "--top-k", "5", "--seed", "7",
             "--num-samples", "2"]
