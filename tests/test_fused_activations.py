@@ -43,3 +43,12 @@ def test_switching_it_off_gives_tensorflows_kernels(monkeypatch):
     x = tf.constant(GRID[:1000], tf.float32)
     np.testing.assert_array_equal(fused._tanh(x).numpy(), tf.tanh(x).numpy())
     np.testing.assert_array_equal(fused._sigmoid(x).numpy(), tf.sigmoid(x).numpy())
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_nan_stays_nan(jit):
+    """A diverged model must still show NaN, as with TensorFlow's kernels (the clamp must not hide it)."""
+    x = tf.constant([np.nan, 1.0], tf.float32)
+    for fn in (fused._tanh, fused._sigmoid):
+        got = tf.function(fn, jit_compile=jit)(x).numpy()
+        assert np.isnan(got[0]) and np.isfinite(got[1])
