@@ -40,8 +40,10 @@ from kerasrnn.errors import UserError
 
 UNKNOWN_POLICIES = ("error", "skip")
 
-#: The sampling options a generation recipe's ``[eval]`` sets, and their values for a recipe without
-#: them (the schema's defaults). ``kerasrnn generate`` takes each one it is not given from the run.
+#: The sampling options a generation recipe's ``[eval]`` sets, and the values ``kerasrnn generate`` uses
+#: for a run or manifest that lacks one (resolved recipes always have all five). They equal
+#: `GenerationEval`'s defaults except temperature: 1.0 here (what ``generate`` always fell back to),
+#: 0.8 in the schema. ``kerasrnn generate`` takes each option it is not given from the run.
 SAMPLING_FALLBACKS = {"seed_text": "\n", "sample_length": 300, "temperature": 1.0, "top_k": 0, "top_p": 1.0}
 
 
