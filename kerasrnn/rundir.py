@@ -433,7 +433,6 @@ def write_info(work: Path, recipe: dict, **task_fields) -> dict:
     import keras  # lazy: heavy import
     import tensorflow as tf  # lazy: heavy import
 
-
     info = {
         "task": recipe["run"]["task"],
         "name": recipe["run"]["name"],

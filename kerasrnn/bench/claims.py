@@ -89,7 +89,6 @@ def run_claims(cfg: BenchConfig, out_dir: Path) -> dict:
     """
     import keras  # lazy: TensorFlow loads only when the bench runs
 
-
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     phases: dict[str, float] = {}

@@ -79,7 +79,6 @@ def bench_generation(run, contents: dict, n: int, repeats: int, batch: int) -> d
     """
     import tensorflow as tf  # lazy: heavy import
 
-
     step = KerasStep(run.model, batch_size=1)
     fn = tf.function(lambda tok, states: step(tok, states))
     kstate = {"k": [tf.constant(s) for s in step.initial_states(1)]}
@@ -142,7 +141,6 @@ def bench_classification(run, contents: dict, n: int, repeats: int, batch: int) 
     """
     import tensorflow as tf  # lazy: heavy import
 
-
     texts = np.load(run.path / "samples.npz")["text"].astype(str).tolist()
     texts = (texts * (n // max(1, len(texts)) + 1))[:max(n, 1)]
     vocab = [str(t) for t in run.model.get_layer("vectorizer").get_vocabulary()]
@@ -203,7 +201,6 @@ def bench_forecasting(run, contents: dict, n: int, repeats: int, batch: int) -> 
     Keras: the model in a `tf.function` on consecutive chunks of `batch` windows.
     """
     import tensorflow as tf  # lazy: heavy import
-
 
     x = np.load(run.path / "samples.npz")["x"].astype(np.float32)
     if x.ndim == 2:

@@ -47,22 +47,29 @@ def generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples,
 
 def _generate(run_dir, seed_text, length, temperature, top_k, top_p, num_samples, seed, unknown,
               tflite_file, savedmodel_dir) -> list[str]:
+    """The samples, from the exported artifact if one is given, else from RUN_DIR's Keras model.
+
+    Unset options take the artifact's manifest defaults (or the run's recipe),
+    and every option is validated before a model is loaded.
+    """
     from kerasrnn.export.runners import cli_artifact  # lazy: imports TensorFlow
 
-    unset = dict(seed_text=seed_text, sample_length=length, temperature=temperature, top_k=top_k, top_p=top_p)
     if tflite_file or savedmodel_dir:
         sampler = cli_artifact(run_dir, tflite_file, savedmodel_dir, task="generation")
-        o = sampling_defaults(sampler.manifest.get("sampling_defaults", {}), **unset)
-        unknown = unknown or sampler.manifest.get("tokenization", {}).get("unknown_char_policy", "error")
-        validate_options(o["sample_length"], num_samples, o["temperature"], o["top_k"], o["top_p"])
-        return sampler.generate(o["seed_text"], o["sample_length"], num_samples, o["temperature"], o["top_k"],
-                                o["top_p"], seed, unknown)
-    cli_artifact(run_dir, None, None, task="generation")  # no RUN_DIR: one-line error
-    run = load_run(run_dir, task="generation", load_model=False)
-    o = sampling_defaults(run.info["recipe"].get("eval", {}), **unset)
-    unknown = unknown or run.vocab.get("unknown_char_policy", "error")
+        defaults = sampler.manifest.get("sampling_defaults", {})
+        policy = sampler.manifest.get("tokenization", {}).get("unknown_char_policy", "error")
+    else:
+        sampler = None
+        cli_artifact(run_dir, None, None, task="generation")  # no RUN_DIR: one-line error
+        run = load_run(run_dir, task="generation", load_model=False)
+        defaults, policy = run.info["recipe"].get("eval", {}), run.vocab.get("unknown_char_policy", "error")
+    o = sampling_defaults(defaults, seed_text=seed_text, sample_length=length, temperature=temperature,
+                          top_k=top_k, top_p=top_p)
+    unknown = unknown or policy
     validate_options(o["sample_length"], num_samples, o["temperature"], o["top_k"], o["top_p"])
-    encode(o["seed_text"], run.vocab["chars"], unknown)  # fail on unknown characters before loading the model
-    run = load_run(run_dir, task="generation")
-    return Sampler(run.model, run.vocab["chars"]).generate(o["seed_text"], o["sample_length"], num_samples,
-                                                           o["temperature"], o["top_k"], o["top_p"], seed, unknown)
+    if sampler is None:
+        encode(o["seed_text"], run.vocab["chars"], unknown)  # fail on unknown characters before loading the model
+        run = load_run(run_dir, task="generation")
+        sampler = Sampler(run.model, run.vocab["chars"])
+    return sampler.generate(o["seed_text"], o["sample_length"], num_samples, o["temperature"], o["top_k"],
+                            o["top_p"], seed, unknown)

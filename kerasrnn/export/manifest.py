@@ -48,7 +48,6 @@ def versions() -> dict:
     import keras  # lazy: heavy import
     import tensorflow as tf  # lazy: heavy import
 
-
     try:
         litert = version("ai-edge-litert")
     except Exception:  # not installed as a distribution

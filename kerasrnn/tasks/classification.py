@@ -298,7 +298,6 @@ def build_models(cfg: TextClassifierModel, num_classes: int, train_texts: list[s
 def _ids_dataset(texts, labels, vectorizer, batch_size: int, shuffle: bool, seed: int, repeat: bool):
     import tensorflow as tf  # lazy: heavy import
 
-
     ds = data.text_dataset(texts, labels, batch_size, shuffle=shuffle, seed=seed)
     ds = ds.map(lambda x, y: (vectorizer(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     if repeat:
