@@ -462,6 +462,14 @@ def test_bench_export_classifier_batch_1_vs_batch_n(clf_run, tmp_path):
     for of_mode in by_mode.values():
         assert of_mode["tflite_batch_speedup"] == pytest.approx(
             of_mode["tflite_sentences_per_s_batch8"] / of_mode["tflite_sentences_per_s_batch1"])
+    # The arithmetic bound (kerasrnn.bench.batch_bound): a BiLSTM 8 over a 6-wide embedding does
+    # 2 directions x (6 + 8) x 4*8 = 896 multiply-adds a token; max_len 7.
+    assert 1 <= speed["mean_tokens_per_sentence"] <= 7
+    assert speed["recurrent_mflops_per_sentence"] == pytest.approx(2 * 896 * speed["mean_tokens_per_sentence"] / 1e6)
+    assert speed["tflite_1worker_interpreter_gflops_batch1"] == pytest.approx(
+        speed["recurrent_mflops_per_sentence"] * speed["tflite_1worker_interpreter_sentences_per_s_batch1"] / 1e3)
+    assert speed["tflite_1worker_interpreter_batch_speedup_bound"] == pytest.approx(
+        speed["litert_gemm_gflops_1thread"] / speed["tflite_1worker_interpreter_gflops_batch1"])
     if speed["tflite_workers"] > 1:  # the same measurement with one interpreter, batch speedup at equal workers
         assert speed["tflite_1worker_batch_speedup"] == pytest.approx(
             speed["tflite_1worker_sentences_per_s_batch8"] / speed["tflite_1worker_sentences_per_s_batch1"])

@@ -16,6 +16,9 @@ Measures, for the run's task:
   (``tflite_interpreter_*``: the interpreter without Python tokenisation); and
   both again with one interpreter (``tflite_1worker_*``). The batch speedups
   compare batch `--batch` with batch 1 at the *same* number of interpreters;
+  ``tflite_1worker_interpreter_batch_speedup_bound`` is the most any batching
+  could give (`kerasrnn.bench.batch_bound`: batch-1 time over the sentence's
+  recurrent FLOPs at one interpreter's measured GEMM rate);
 - forecasting: windows per second at batch 1 and `--batch`, LiteRT (as
   ``forecast --tflite`` runs it: `Forecaster` over the default interpreters) vs Keras;
 - ``speed_by_quantization``: the LiteRT speed of the float32, float16 and int8
@@ -36,6 +39,7 @@ import time
 
 import numpy as np
 
+from kerasrnn.bench import batch_bound
 from kerasrnn.errors import UserError
 from kerasrnn.export import exporter
 from kerasrnn.export import tflite as tflite_mod
@@ -180,6 +184,8 @@ def bench_classification(run, contents: dict, n: int, repeats: int, batch: int) 
     out["tflite_vs_keras_batch1"] = out["tflite_sentences_per_s_batch1"] / out["keras_sentences_per_s_batch1"]
     out[f"tflite_vs_keras_batch{batch}"] = (out[f"tflite_sentences_per_s_batch{batch}"]
                                             / out[f"keras_sentences_per_s_batch{batch}"])
+    out.update(_classifier_bound(run.model, ids, batch, len(texts) / seconds_ids[1, 1],
+                                 len(texts) / seconds_ids[batch, 1]))
     per_mode = {("float32", b): seconds[b, many] for b in (1, batch)}
     per_mode.update({k[1:]: v for k, v in timed.items() if k[0] == "quantized"})
     out["by_quantization"] = {
@@ -188,6 +194,25 @@ def bench_classification(run, contents: dict, n: int, repeats: int, batch: int) 
                "tflite_batch_speedup": per_mode[mode, 1] / per_mode[mode, batch]}
         for mode in contents}
     return out
+
+
+def _classifier_bound(model, ids, batch: int, per_s_batch1: float, per_s_batch: float) -> dict:
+    """The float32 classifier's FLOPs per sentence, one interpreter's GEMM rate, and the batch speed-up bound.
+
+    `batch_bound`: one interpreter on token ids (``tflite_1worker_interpreter_*``)
+    against its input GEMM ``(batch · mean length, input) × (input, gates)`` run
+    alone in LiteRT; the bound also caps the app path and two interpreters
+    (tokenisation costs the same per sentence at both sizes).
+    """
+    steps = float(np.maximum(1, (np.asarray(ids) != 0).sum(axis=1)).mean())
+    flops = batch_bound.flops_per_item(model, steps)
+    k, n = batch_bound.input_gemm_shape(model)
+    rate = batch_bound.litert_gemm_gflops(max(1, round(batch * steps)), k, n)
+    return {"mean_tokens_per_sentence": steps, "recurrent_mflops_per_sentence": flops / 1e6,
+            "litert_gemm_gflops_1thread": rate,
+            "tflite_1worker_interpreter_gflops_batch1": flops * per_s_batch1 / 1e9,
+            f"tflite_1worker_interpreter_gflops_batch{batch}": flops * per_s_batch / 1e9,
+            "tflite_1worker_interpreter_batch_speedup_bound": batch_bound.speedup_bound(1 / per_s_batch1, flops, rate)}
 
 
 def bench_forecasting(run, contents: dict, n: int, repeats: int, batch: int) -> dict:
