@@ -219,8 +219,12 @@ def _record(arrays, t, h, sequences, stored):
     return arrays
 
 
-def _weight_gradients(dz_flat, x, hs, h0, go_backwards):
-    """``(dW, dU, db) = (Xᵀ·DZ, H_{t-1}ᵀ·DZ, Σ DZ)``: one GEMM each, after the backward loop."""
+def _weight_gradients(dz_flat, x, h0, hs, *, go_backwards, **_):
+    """``(dW, dU, db) = (Xᵀ·DZ, H_{t-1}ᵀ·DZ, Σ DZ)`` of LSTM and SimpleRNN: one GEMM each, after the backward.
+
+    Like every cell's weight gradients, plain TensorFlow ops outside the compiled
+    backward loop (see `_fused_loop`).
+    """
     return (tf.matmul(_inputs_flat(x, go_backwards), dz_flat, transpose_a=True),
             tf.matmul(_previous_flat(hs, h0), dz_flat, transpose_a=True),
             tf.reduce_sum(dz_flat, 0))
@@ -272,7 +276,7 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _fused(forward_fn, backward_fn, args, n_states, training, sequences, go_backwards, parts, **static):
+def _fused(forward_fn, backward_fn, weights_fn, args, n_states, training, sequences, go_backwards, parts, **static):
     """`_fused_loop` over the batch as `parts` independent loops (the layers pass `batch_parts`).
 
     Batch rows do not interact, so the parts' outputs and final states are
@@ -283,26 +287,41 @@ def _fused(forward_fn, backward_fn, args, n_states, training, sequences, go_back
     """
     args = [tf.convert_to_tensor(a) for a in args]
     if parts == 1:
-        return _fused_loop(forward_fn, backward_fn, args, n_states, training, sequences, go_backwards, **static)
+        return _fused_loop(forward_fn, backward_fn, weights_fn, args, n_states, training, sequences, go_backwards,
+                           **static)
     weights, states = args[1:len(args) - n_states], args[len(args) - n_states:]
     xs = tf.split(args[0], parts, 0)
     state_parts = [tf.split(s, parts, 0) for s in states]
     results = [
-        _fused_loop(forward_fn, backward_fn, [xs[p], *weights, *[s[p] for s in state_parts]],
+        _fused_loop(forward_fn, backward_fn, weights_fn, [xs[p], *weights, *[s[p] for s in state_parts]],
                     n_states, training, sequences, go_backwards, **static)
         for p in range(parts)
     ]
     return [None if same[0] is None else tf.concat(list(same), 0) for same in zip(*results)]
 
 
-def _fused_loop(forward_fn, backward_fn, args, n_states, training, sequences, go_backwards, **static):
+def _fused_loop(forward_fn, backward_fn, weights_fn, args, n_states, training, sequences, go_backwards, **static):
     """One recurrence with hand-written gradient; returns ``(outputs or None, *final states)``.
 
     ``forward_fn(*args, go_backwards, sequences, store, **static)`` returns
     ``[outputs (B, T, H)]`` (when `sequences`), the `n_states` final states and, with
-    `store`, the tensors the backward reads. ``backward_fn(*args, *stores, d_outputs,
-    *d_states, go_backwards, **static)`` returns ``(DZ (T·B, G·H), *gradients of
-    args[1:])``; ``args[0]`` is the input and ``args[1]`` the input kernel.
+    `store`, the tensors the backward reads, the stacked outputs ``hs (T, B, H)``
+    first. ``backward_fn(*args, *stores, d_outputs, *d_states, go_backwards, **static)``
+    runs the reverse loop and returns ``(DZ (T·B, G·H), *extras, *gradients of the
+    initial states)``. ``weights_fn(DZ, *extras, x, h0, hs, go_backwards, **static)``
+    returns the gradients of the weights (``args[1:-n_states]``); ``args[0]`` is the
+    input, ``args[1]`` the input kernel and ``args[-n_states]`` the initial output state.
+
+    The forward and backward loops are compiled with XLA; the weight gradients
+    (``Xᵀ·DZ``, ``H_{t-1}ᵀ·DZ``, K = T·B) and ``dX = DZ·Wᵀ`` are plain TensorFlow
+    GEMMs after them, which TensorFlow runs on its own multi-threaded kernels and
+    can overlap with the other half-batch's loop. Measured against computing the
+    weight gradients inside the compiled backward (commit 8dd5c64), B64 T100
+    128->256, Sequential + compile defaults, medians of 15-20 interleaved rounds,
+    2 cores: training GRU 104.9 -> 98.6, 98.1 -> 92.3 and 106.1 -> 96.1 ms,
+    SimpleRNN 49.1 -> 42.1, 41.0 -> 37.0 and 39.8 -> 35.1 ms, LSTM 119.0 -> 116.1,
+    109.5 -> 106.9, 116.5 -> 113.1 and 108.3 -> 108.2 ms; the gradients agree within
+    5e-6 (the GEMM libraries round differently).
     """
     store_forward = _compiled(forward_fn, go_backwards=go_backwards, sequences=True, store=True, **static)
     forward = store_forward if training else _compiled(
@@ -328,8 +347,11 @@ def _fused_loop(forward_fn, backward_fn, args, n_states, training, sequences, go
                 upstream, refs = [zeros, *upstream], [zeros, *refs]
             upstream = [tf.stop_gradient(tf.zeros_like(r) if g is None else g) for g, r in zip(upstream, refs)]
             saved = stores if training else list(store_forward(*tensors)[n_states + 1:])
-            dz_flat, *grads = backward(*tensors, *saved, *upstream)
-            return [_input_gradient(dz_flat, tensors[1], x, go_backwards), *grads]
+            dz_flat, *rest = backward(*tensors, *saved, *upstream)
+            extras, d_states = rest[: len(rest) - n_states], rest[len(rest) - n_states:]
+            weight_grads = weights_fn(dz_flat, *extras, x, tensors[len(tensors) - n_states], saved[0],
+                                      go_backwards=go_backwards, **static)
+            return [_input_gradient(dz_flat, tensors[1], x, go_backwards), *weight_grads, *d_states]
 
         return outputs, grad
 
@@ -380,8 +402,7 @@ def _lstm_backward(x, kernel, recurrent_kernel, bias, h0, c0, hs, gates, cs, d_o
 
     dh0, dc0, array = _reverse_loop(body, [tf.transpose(d_h), tf.transpose(d_c), *_arrays(steps, x.dtype, 1)],
                                     steps)
-    dz = _flat(array.stack())
-    return (dz, *_weight_gradients(dz, x, hs, h0, go_backwards), tf.transpose(dh0), tf.transpose(dc0))
+    return _flat(array.stack()), tf.transpose(dh0), tf.transpose(dc0)
 
 
 def lstm_sequence(x, kernel, recurrent_kernel, bias, h0, c0, *, training=True, sequences=True,
@@ -399,7 +420,7 @@ def lstm_sequence(x, kernel, recurrent_kernel, bias, h0, c0, *, training=True, s
     >>> tuple(hs.shape)
     (2, 5, 4)
     """
-    return _fused(_lstm_forward, _lstm_backward, (x, kernel, recurrent_kernel, bias, h0, c0), 2,
+    return _fused(_lstm_forward, _lstm_backward, _weight_gradients, (x, kernel, recurrent_kernel, bias, h0, c0), 2,
                   training, sequences, go_backwards, parts)
 
 
@@ -466,7 +487,16 @@ def _gru_backward(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, h
                 extra_array.write(t, tf.transpose(extra))]
 
     dh0, gates_array, extra_array = _reverse_loop(body, [tf.transpose(d_h), *_arrays(steps, x.dtype, 2)], steps)
-    d_gates, extra = _flat(gates_array.stack()), _flat(extra_array.stack())
+    return _flat(gates_array.stack()), _flat(extra_array.stack()), tf.transpose(dh0)
+
+
+def _gru_weight_gradients(d_gates, extra, x, h0, hs, *, go_backwards, reset_after):
+    """``(dW, dU, d_input_bias, d_recurrent_bias)`` of a GRU: one GEMM per block, after the backward.
+
+    `d_gates` is ``(T·B, 3H)`` = ``[d_z, d_r, d_n]``; `extra` is ``d_n ⊙ r``
+    (``reset_after``, paired with ``h_{t-1}``) or ``r ⊙ h_{t-1}`` (paired with ``d_n``).
+    """
+    units = hs.shape[-1]
     d_zr, d_n = d_gates[:, : 2 * units], d_gates[:, 2 * units:]
     h_prev = _previous_flat(hs, h0)
     d_input_bias = tf.reduce_sum(d_gates, 0)
@@ -477,15 +507,9 @@ def _gru_backward(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, h
     else:
         d_recurrent = tf.concat([tf.matmul(h_prev, d_zr, transpose_a=True),
                                  tf.matmul(extra, d_n, transpose_a=True)], 1)
-        d_recurrent_bias = tf.zeros_like(recurrent_bias)
-    return (
-        d_gates,
-        tf.matmul(_inputs_flat(x, go_backwards), d_gates, transpose_a=True),
-        d_recurrent,
-        d_input_bias,
-        d_recurrent_bias,
-        tf.transpose(dh0),
-    )
+        d_recurrent_bias = tf.zeros((3 * units,), d_gates.dtype)
+    d_kernel = tf.matmul(_inputs_flat(x, go_backwards), d_gates, transpose_a=True)
+    return d_kernel, d_recurrent, d_input_bias, d_recurrent_bias
 
 
 def gru_sequence(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, *, reset_after=True,
@@ -495,7 +519,8 @@ def gru_sequence(x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0, *,
     Layout and gate order (z, r, h̃) of `keras.layers.GRU`; sigmoid/tanh. With
     ``reset_after=False`` pass zeros as `recurrent_bias` (its gradient is then zero).
     """
-    return _fused(_gru_forward, _gru_backward, (x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0), 1,
+    return _fused(_gru_forward, _gru_backward, _gru_weight_gradients,
+                  (x, kernel, recurrent_kernel, input_bias, recurrent_bias, h0), 1,
                   training, sequences, go_backwards, parts, reset_after=bool(reset_after))
 
 
@@ -539,8 +564,7 @@ def _simple_backward(x, kernel, recurrent_kernel, bias, h0, hs, hs_feature_major
         return [tf.matmul(recurrent_kernel, da), array.write(t, tf.transpose(da))]
 
     dh0, array = _reverse_loop(body, [tf.transpose(d_h), *_arrays(steps, x.dtype, 1)], steps)
-    da = _flat(array.stack())
-    return (da, *_weight_gradients(da, x, hs, h0, go_backwards), tf.transpose(dh0))
+    return _flat(array.stack()), tf.transpose(dh0)
 
 
 def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, *, activation="tanh", training=True,
@@ -551,5 +575,5 @@ def simple_rnn_sequence(x, kernel, recurrent_kernel, bias, h0, *, activation="ta
     """
     if activation not in SIMPLE_RNN_ACTIVATIONS:
         raise ValueError(f"activation must be one of {SIMPLE_RNN_ACTIVATIONS}, got {activation!r}")
-    return _fused(_simple_forward, _simple_backward, (x, kernel, recurrent_kernel, bias, h0), 1,
+    return _fused(_simple_forward, _simple_backward, _weight_gradients, (x, kernel, recurrent_kernel, bias, h0), 1,
                   training, sequences, go_backwards, parts, activation=activation)
