@@ -37,7 +37,12 @@ def bench():
 @click.option("--batch", default=32, show_default=True, help="The batched size compared with batch 1.")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
 def bench_export(run_dir, calls, repeats, batch, json_out):
-    """TFLite float32/float16/int8 sizes and LiteRT vs Keras speed (batch 1 vs --batch)."""
+    """TFLite float32/float16/int8 sizes and LiteRT vs Keras speed (batch 1 vs --batch).
+
+    For a classifier it also prints the arithmetic bound on the batch speed-up
+    (tflite_1worker_interpreter_batch_speedup_bound): batch-1 time over the
+    sentence's recurrent FLOPs at one interpreter's measured GEMM rate.
+    """
     from kerasrnn.bench import export as bench_lib  # deliberately lazy: imports TensorFlow
 
     with settings_as_flags({"calls": "--calls", "repeats": "--repeats", "batch": "--batch"}):
