@@ -13,8 +13,8 @@ sped up much by batching, whatever the loop does; only fewer FLOPs per item
 (int8 kernels, a folded embedding) raise the bound. `kerasrnn bench export`
 reports it beside the measured speed-up of the classifier.
 
->>> flops = flops_per_item(model, steps=18.9)  # doctest: +SKIP (the polarity BiGRU 64: 2.79 MFLOP)
->>> round(speedup_bound(133e-6, 2.79e6, 103.0), 1)  # 133 µs at batch 1, a 103 GFLOP/s GEMM
+>>> flops = flops_per_item(model, steps=18.9)  # doctest: +SKIP
+>>> round(speedup_bound(133e-6, 2.79e6, 103.0), 1)  # polarity BiGRU: 133 µs at batch 1, 103 GFLOP/s
 4.9
 """
 
