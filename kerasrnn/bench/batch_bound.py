@@ -27,9 +27,9 @@ import numpy as np
 
 
 def _cells(model) -> list:
-    from kerasrnn.layers.base import RecurrentLayer  # lazy: imports Keras
+    from kerasrnn.layers.base import recurrent_layers  # lazy: imports Keras
 
-    return [layer.cell for layer in model._flatten_layers() if isinstance(layer, RecurrentLayer)]
+    return [layer.cell for layer in recurrent_layers(model)]
 
 
 def macs_per_step(model) -> int:

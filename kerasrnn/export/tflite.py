@@ -115,9 +115,9 @@ def while_loops(model):
     >>> with while_loops(model):  # doctest: +SKIP
     ...     concrete = frozen_function(model, [tf.TensorSpec((None, 40, 1), tf.float32, name="window")], ["y"])
     """
-    from kerasrnn.layers.base import RecurrentLayer  # lazy: imports Keras; this module stays light
+    from kerasrnn.layers.base import recurrent_layers  # lazy: imports Keras; this module stays light
 
-    layers = [layer for layer in model._flatten_layers() if isinstance(layer, RecurrentLayer)]
+    layers = recurrent_layers(model)
     for layer in layers:
         layer.inner_loop = _while_inner_loop(layer)
     try:

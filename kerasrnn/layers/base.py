@@ -516,6 +516,11 @@ class RecurrentLayer(keras.layers.RNN):
         return cls(**config)
 
 
+def recurrent_layers(model) -> list:
+    """Every kerasrnn sequence layer inside `model`, nested ones (`Bidirectional`, sub-models) included."""
+    return [layer for layer in model._flatten_layers() if isinstance(layer, RecurrentLayer)]
+
+
 @contextlib.contextmanager
 def keras_loop(model):
     """Within the block, every kerasrnn sequence layer in `model` runs Keras' own loop.
@@ -529,7 +534,7 @@ def keras_loop(model):
     >>> with keras_loop(model):                                           # doctest: +SKIP
     ...     _ = model(np.zeros((1, 5, 3)))  # Keras' loop: model.layers[0].path_record.last == "loop"
     """
-    layers = [layer for layer in model._flatten_layers() if isinstance(layer, RecurrentLayer)]
+    layers = recurrent_layers(model)
     saved = [layer.fused for layer in layers]
     for layer in layers:
         layer.fused = False
