@@ -31,6 +31,17 @@ def test_macs_per_step_stacked_lstm_with_projection():
     assert batch_bound.flops_per_item(model, steps=10.5) == pytest.approx(2 * 10.5 * (320 + 21))
 
 
+def test_macs_per_step_leaves_out_folded_input_kernels():
+    # A folded embedding (kerasrnn.export.tflite.folded_embedding) reads the first layer's x·W from a table.
+    first = keras.layers.Bidirectional(krl.GRU(64, return_sequences=True))
+    model = _model(first, krl.LSTM(16))
+    full = 2 * (128 * 192 + 64 * 192) + (128 * 64 + 16 * 64)
+    assert batch_bound.macs_per_step(model) == full
+    folded = [first.forward_layer, first.backward_layer]
+    assert batch_bound.macs_per_step(model, folded) == full - 2 * 128 * 192
+    assert batch_bound.flops_per_item(model, 3.0, folded) == pytest.approx(6 * (full - 2 * 128 * 192))
+
+
 def test_model_without_recurrent_layer_is_a_clear_error():
     model = _model(keras.layers.Dense(4), features=3)
     assert batch_bound.macs_per_step(model) == 0

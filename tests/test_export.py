@@ -209,6 +209,86 @@ def test_classifier_tflite_builtins_only_every_cell_and_direction(root, cell, bi
     np.testing.assert_allclose(clf.predict_proba(texts), expected, atol=1e-4)
 
 
+def _gather_tables(model_content: bytes) -> list[list[int]]:
+    """Shapes of the constant tables that the main graph's GATHERs read (embedding or folded tables)."""
+    from ai_edge_litert import schema_py_generated as schema
+    model = schema.Model.GetRootAs(model_content, 0)
+    graph = model.Subgraphs(0)
+    shapes = []
+    for o in range(graph.OperatorsLength()):
+        op = graph.Operators(o)
+        if builtins_check.builtin_code(model.OperatorCodes(op.OpcodeIndex())) == schema.BuiltinOperator.GATHER:
+            params = graph.Tensors(op.Inputs(0))
+            if model.Buffers(params.Buffer()).DataLength():  # a constant table, not a runtime tensor
+                shapes.append([int(d) for d in params.ShapeAsNumpy()])
+    return shapes
+
+
+@pytest.mark.parametrize("cell,bidirectional,num_layers,kw", [
+    ("gru", True, 1, {"reset_after": True}), ("lstm", False, 2, {}), ("simple_rnn", True, 2, {}),
+    ("gru", False, 1, {"reset_after": False})])
+def test_folded_embedding_classifier_same_answers_without_input_gemm(root, cell, bidirectional, num_layers, kw):
+    """`--fold-embedding`: one (vocabulary, gates) table per direction of the first layer replaces the
+    embedding lookup and that layer's input FULLY_CONNECTED; same probabilities, same signature."""
+    run_dir = make_classification_run(root / "folded", cell, bidirectional=bidirectional, num_layers=num_layers,
+                                      seed=6, **kw)
+    plain, plain_manifest = _export(run_dir, "tflite")
+    path, manifest = export_run(run_dir, "tflite", fold_embedding=True, log=lambda *_: None)
+    assert path.name == "tflite-folded" and plain.is_dir()  # beside the default export, not instead of it
+    assert manifest["fold_embedding"] is True and plain_manifest["fold_embedding"] is False
+    assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_diff"] <= 1e-4
+    assert manifest["inputs"] == plain_manifest["inputs"] and manifest["outputs"] == plain_manifest["outputs"]
+    content = (path / "model.tflite").read_bytes()
+    assert builtins_check.non_builtin_operators(content) == []
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[cell] * 8
+    vocabulary = len(load_run(run_dir).model.get_layer("vectorizer").get_vocabulary())
+    directions = 2 if bidirectional else 1
+    assert sorted(_gather_tables(content)) == [[vocabulary, gates]] * directions  # no (vocabulary, 6) embedding
+    assert sorted(_gather_tables(plain.joinpath("model.tflite").read_bytes())) == [[vocabulary, 6]]
+    fc = _fully_connected_weights(content)
+    assert not any(w[1] == 6 for ws in fc.values() for w in ws)  # nothing multiplies the 6-wide embedding
+    if num_layers == 2:  # the second layer still projects its 8- or 16-wide input once, before its loop
+        assert fc[0].count([gates, 8 * directions]) == directions
+    texts = ["Good FILM, great plot!", "awful... dull acting", "zzz unknown words only", "", "fine"] * 3
+    folded = runners.open_artifact(path / "model.tflite", expect_task="classification").predict_proba(texts)
+    unfolded = runners.open_artifact(plain / "model.tflite", expect_task="classification").predict_proba(texts)
+    np.testing.assert_allclose(folded, unfolded, atol=1e-5)
+    np.testing.assert_allclose(folded, load_run(run_dir).model(tf.constant(texts)).numpy(), atol=1e-4)
+
+
+def test_folded_embedding_quantized_passes_its_gates(clf_run):
+    modes = {"none": "float32", "float16": "float16-weights", "int8": "int8-dynamic-range"}
+    for q, mode in modes.items():
+        path, manifest = export_run(clf_run, "tflite", q, fold_embedding=True, log=lambda *_: None)
+        assert path.name == ("tflite" if q == "none" else f"tflite-{q}") + "-folded"
+        assert manifest["quantization"]["mode"] == mode and manifest["fold_embedding"] is True
+        assert manifest["parity"]["passed"], manifest["parity"]["summary"]
+
+
+def test_fold_embedding_refused_where_it_does_not_apply(fc_run, clf_run):
+    from kerasrnn.cli import main
+    from kerasrnn.export import tflite
+
+    with pytest.raises(UserError, match="fold_embedding applies to fmt='tflite' only"):
+        export_run(clf_run, "savedmodel", fold_embedding=True, log=lambda *_: None)
+    with pytest.raises(UserError, match="fold_embedding applies to classification runs, not to this forecasting"):
+        export_run(fc_run, "tflite", fold_embedding=True, log=lambda *_: None)
+    assert not (fc_run / "export" / "tflite-folded").exists()
+    result = CliRunner().invoke(main, ["export", str(fc_run), "--format", "tflite", "--fold-embedding"])
+    assert result.exit_code == 1 and "--fold-embedding applies to classification runs" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = CliRunner().invoke(main, ["export", str(clf_run), "--format", "keras", "--fold-embedding"])
+    assert result.exit_code == 1 and "--fold-embedding applies to --format tflite only" in result.output
+    # a layer that changes the embedded tokens before the recurrent layer: nothing to fold
+    ids = keras.Input((None,), dtype="int32")
+    emb = keras.layers.Embedding(10, 4, mask_zero=True)
+    dense = keras.layers.Dense(4, name="mixer")
+    model = keras.Model(ids, krl.GRU(3)(dense(keras.layers.Dropout(0.5)(emb(ids)))))
+    with pytest.raises(UserError, match="layer 'mixer' \\(Dense\\) comes first"):
+        tflite.first_recurrent_layers(model, emb)
+    assert tflite.first_recurrent_layers(keras.Model(ids, krl.GRU(3)(keras.layers.Dropout(0.5)(emb(ids)))), emb)
+
+
 def test_forecaster_tflite_and_savedmodel(fc_run):
     path, manifest = _export(fc_run, "tflite")
     assert manifest["inputs"] == {"window": {"shape": [None, 6, 1], "dtype": "float32"}}  # dynamic batch
@@ -477,6 +557,16 @@ def test_bench_export_classifier_batch_1_vs_batch_n(clf_run, tmp_path):
         assert speed["tflite_1worker_batch_speedup"] == pytest.approx(
             speed["tflite_1worker_sentences_per_s_batch8"] / speed["tflite_1worker_sentences_per_s_batch1"])
         assert speed["tflite_1worker_interpreter_sentences_per_s_batch8"] > 0
+
+
+def test_bench_export_folded_classifier_counts_no_input_gemm(clf_run, tmp_path):
+    output, data = _bench_export(clf_run, tmp_path, "--calls", "16", "--batch", "8", "--fold-embedding")
+    assert data["fold_embedding"] is True and "embedding folded" in output
+    assert set(data["speed_by_quantization"]) == {"float32", "float16-weights", "int8-dynamic-range"}
+    speed = data["speed"]
+    assert speed["tflite_sentences_per_s_batch8"] > 0 and speed["tflite_sentences_per_s_batch1"] > 0
+    # BiLSTM 8 with its 6-wide input projection folded away: 2 directions x 8 x 4*8 = 512 multiply-adds a token
+    assert speed["recurrent_mflops_per_sentence"] == pytest.approx(2 * 512 * speed["mean_tokens_per_sentence"] / 1e6)
 
 
 def test_converter_error_line_has_no_machine_paths():

@@ -5,7 +5,8 @@ recipe (`kerasrnn recipe run`, tiny settings, one shared run per module):
 generation with LSTM (2 layers), GRU and SimpleRNN (``text-char``),
 classification binary and multi-class (``csv-sentiment``), forecasting
 (``sine-forecast`` next-value, and a direct multi-horizon head). Each run is
-exported to keras, savedmodel and tflite × {none, float16, int8}; every export
+exported to keras, savedmodel and tflite × {none, float16, int8} (the classifiers
+also to tflite × {none, int8} with ``--fold-embedding``); every export
 must pass its gate, and each artifact is then run by the CLI runner a user
 would call (``generate/classify/forecast --tflite/--savedmodel``) and must give
 the Keras model's answer within the gate's precision.
@@ -151,11 +152,14 @@ def test_classification_matrix(runs, labels):
     manifests = _export_all(run_dir)
     assert manifests[("tflite", "none")]["inputs"]["token_ids"]["shape"] == [None, None]
     assert manifests[("tflite", "none")]["class_names"] == sorted(labels)
+    for q in ("none", "int8"):  # the throughput layout (`--fold-embedding`), beside the default artifacts
+        assert "PASS" in _invoke(["export", run_dir, "--format", "tflite", "--quantize", q, "--fold-embedding"])
     sentences = run_dir.parent / f"sentences-{len(labels)}.txt"
     texts = [f"the {lab}word{lab} sat on a mat" for lab in labels] * 12  # 36 lines: more than one batch
     sentences.write_text("\n".join(texts) + "\n", encoding="utf-8")
     keras_out = _invoke(["classify", run_dir, "--file", sentences, "--batch-size", "8"]).strip().split("\n")
-    for path in ("tflite/model.tflite", "savedmodel", "tflite-float16/model.tflite", "tflite-int8/model.tflite"):
+    for path in ("tflite/model.tflite", "savedmodel", "tflite-float16/model.tflite", "tflite-int8/model.tflite",
+                 "tflite-folded/model.tflite", "tflite-int8-folded/model.tflite"):
         flag = "--savedmodel" if path == "savedmodel" else "--tflite"
         out = _invoke(["classify", flag, run_dir / "export" / path, "--file", sentences, "--batch-size", "8"])
         out = out.strip().split("\n")

@@ -32,29 +32,37 @@ def _cells(model) -> list:
     return [layer.cell for layer in recurrent_layers(model)]
 
 
-def macs_per_step(model) -> int:
+def macs_per_step(model, folded=()) -> int:
     """Multiply-adds per item and time step of `model`'s kerasrnn recurrent layers (both directions).
 
     The sum of the sizes of each cell's kernels: ``kernel`` (input × gates),
     ``recurrent_kernel`` (units × gates) and, for an LSTM with ``proj_size``,
     ``projection_kernel``; biases (2-D for GRU ``reset_after``) and the gate
-    arithmetic are not counted.
+    arithmetic are not counted. `folded`: recurrent layers whose input
+    projection is a table lookup (`kerasrnn.export.tflite.folded_embedding`),
+    so their ``kernel`` is not multiplied.
     """
+    skip = {id(layer.cell.kernel) for layer in folded}
     return int(sum(int(np.prod(w.shape)) for cell in _cells(model) for w in cell.weights
-                   if w.name.endswith("kernel")))
+                   if w.name.endswith("kernel") and id(w) not in skip))
 
 
 def input_gemm_shape(model) -> tuple[int, int]:
-    """``(k, n)`` of the first recurrent cell's input kernel: the model's largest GEMM, once over all steps."""
+    """``(k, n)`` of the first recurrent cell's input kernel: the model's largest GEMM, once over all steps.
+
+    Its LiteRT rate is the reference of `speedup_bound` for a folded model too (whose
+    remaining GEMMs are smaller, so no faster): the bound stays an upper bound.
+    """
     cells = _cells(model)
     if not cells:
         raise ValueError("the model has no kerasrnn recurrent layer, so there is no recurrent GEMM to bound")
     return tuple(int(d) for d in cells[0].kernel.shape)
 
 
-def flops_per_item(model, steps: float) -> float:
-    """FLOPs (2 per multiply-add) of `model`'s recurrent GEMMs for one item of `steps` time steps."""
-    return 2.0 * macs_per_step(model) * float(steps)
+def flops_per_item(model, steps: float, folded=()) -> float:
+    """FLOPs (2 per multiply-add) of `model`'s recurrent GEMMs for one item of `steps` time steps
+    (`folded` as in `macs_per_step`)."""
+    return 2.0 * macs_per_step(model, folded) * float(steps)
 
 
 def litert_gemm_gflops(m: int, k: int, n: int, repeats: int = 7, calls: int = 20) -> float:

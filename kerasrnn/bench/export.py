@@ -131,7 +131,7 @@ def _throughput(call, items: list, batch: int, n: int, repeats: int) -> float:
     return batch / _median_time(one, calls, repeats)
 
 
-def bench_classification(run, contents: dict, n: int, repeats: int, batch: int) -> dict:
+def bench_classification(run, contents: dict, n: int, repeats: int, batch: int, fold_embedding: bool = False) -> dict:
     """Sentences per second at batch 1 and `batch`: the app path (Python tokeniser + LiteRT) vs Keras.
 
     LiteRT: `Classifier.predict_proba` over a list of `n` sample sentences (the
@@ -142,6 +142,8 @@ def bench_classification(run, contents: dict, n: int, repeats: int, batch: int) 
     its ``TextVectorization``) on consecutive chunks of `batch` sentences.
     ``by_quantization``: the app path of every model in `contents` (float32 and
     the quantized ones) at batch 1 and `batch`, timed in the same rounds.
+    `fold_embedding`: `contents` were converted with the embedding folded (the bound
+    then counts no input GEMM for the first recurrent layer).
     """
     import tensorflow as tf  # lazy: heavy import
 
@@ -184,8 +186,9 @@ def bench_classification(run, contents: dict, n: int, repeats: int, batch: int) 
     out["tflite_vs_keras_batch1"] = out["tflite_sentences_per_s_batch1"] / out["keras_sentences_per_s_batch1"]
     out[f"tflite_vs_keras_batch{batch}"] = (out[f"tflite_sentences_per_s_batch{batch}"]
                                             / out[f"keras_sentences_per_s_batch{batch}"])
+    folded = tflite_mod.first_recurrent_layers(run.model, run.model.get_layer("embedding")) if fold_embedding else ()
     out.update(_classifier_bound(run.model, ids, batch, len(texts) / seconds_ids[1, 1],
-                                 len(texts) / seconds_ids[batch, 1]))
+                                 len(texts) / seconds_ids[batch, 1], folded))
     per_mode = {("float32", b): seconds[b, many] for b in (1, batch)}
     per_mode.update({k[1:]: v for k, v in timed.items() if k[0] == "quantized"})
     out["by_quantization"] = {
@@ -196,7 +199,7 @@ def bench_classification(run, contents: dict, n: int, repeats: int, batch: int) 
     return out
 
 
-def _classifier_bound(model, ids, batch: int, per_s_batch1: float, per_s_batch: float) -> dict:
+def _classifier_bound(model, ids, batch: int, per_s_batch1: float, per_s_batch: float, folded=()) -> dict:
     """The float32 classifier's FLOPs per sentence, one interpreter's GEMM rate, and the batch speed-up bound.
 
     `batch_bound`: one interpreter on token ids (``tflite_1worker_interpreter_*``)
@@ -205,7 +208,7 @@ def _classifier_bound(model, ids, batch: int, per_s_batch1: float, per_s_batch: 
     (tokenisation costs the same per sentence at both sizes).
     """
     steps = float(np.maximum(1, (np.asarray(ids) != 0).sum(axis=1)).mean())
-    flops = batch_bound.flops_per_item(model, steps)
+    flops = batch_bound.flops_per_item(model, steps, folded)
     k, n = batch_bound.input_gemm_shape(model)
     rate = batch_bound.litert_gemm_gflops(max(1, round(batch * steps)), k, n)
     return {"mean_tokens_per_sentence": steps, "recurrent_mflops_per_sentence": flops / 1e6,
@@ -250,7 +253,7 @@ BENCHES = {"generation": bench_generation, "classification": bench_classificatio
            "forecasting": bench_forecasting}
 
 
-def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32) -> dict:
+def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32, fold_embedding: bool = False) -> dict:
     """Sizes and speed of a run's exported artifacts (see the module docstring).
 
     Args:
@@ -258,6 +261,8 @@ def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32) -> dic
         calls: items (characters / sentences / windows) per timing, >= 1.
         repeats: timings per measurement (the median is reported), >= 1.
         batch: the batched size compared with batch 1, >= 1.
+        fold_embedding: measure the models ``kerasrnn export --fold-embedding`` writes
+            (classification runs only; `kerasrnn.export.tflite.folded_embedding`).
 
     Returns:
         ``{"run", "task", "sizes_bytes": {mode: bytes}, "size_ratio": {mode: x},
@@ -274,7 +279,8 @@ def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32) -> dic
     if task not in BENCHES:
         raise UserError(f"no export benchmark for a {task!r} run; pass a generation, classification or "
                         "forecasting run")
-    concrete, representative, _ = exporter.task_module(task).tflite(run, samples)
+    options = exporter.tflite_options(task, fold_embedding)
+    concrete, representative, _ = exporter.task_module(task).tflite(run, samples, **options)
     contents = {}  # mode as built ("float32", "float16-weights", "int8-dynamic-range", ...) -> flatbuffer
     for q in ("none", "float16", "int8"):
         content, info = tflite_mod.build(concrete, q, representative)
@@ -284,8 +290,8 @@ def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32) -> dic
         contents["int8-dynamic-range"] = content
     sizes = {mode: len(c) for mode, c in contents.items()}
     base = sizes["float32"]
-    speed = BENCHES[task](run, contents, calls, repeats, batch)
-    return {"run": run.info.get("name"), "task": task, "sizes_bytes": sizes,
+    speed = BENCHES[task](run, contents, calls, repeats, batch, **options)
+    return {"run": run.info.get("name"), "task": task, "fold_embedding": bool(fold_embedding), "sizes_bytes": sizes,
             "size_ratio": {k: v / base for k, v in sizes.items()},
             "speed_by_quantization": speed.pop("by_quantization"), "speed": speed, "repeats": repeats}
 
@@ -293,7 +299,8 @@ def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32) -> dic
 def report(result: dict) -> str:
     """The console text of a `measure` result."""
     base = result["sizes_bytes"]["float32"]
-    lines = [f"{result['run']} ({result['task']}); TFLite sizes as converted (no parity gate here: `kerasrnn "
+    folded = ", embedding folded" if result.get("fold_embedding") else ""
+    lines = [f"{result['run']} ({result['task']}{folded}); TFLite sizes as converted (no parity gate here: `kerasrnn "
              "export` falls back from full-integer to dynamic-range int8 when full-integer loses accuracy):"]
     lines += [f"  {mode:<22} {size / 1024:10.1f} KiB  {100 * size / base:5.1f}% of float32"
               for mode, size in result["sizes_bytes"].items()]

@@ -35,8 +35,10 @@ def bench():
 @click.option("--calls", default=200, show_default=True, help="Items (characters / sentences / windows) per timing.")
 @click.option("--repeats", default=5, show_default=True, help="Timings; the median is reported.")
 @click.option("--batch", default=32, show_default=True, help="The batched size compared with batch 1.")
+@click.option("--fold-embedding", is_flag=True, default=False,
+              help="Classifiers: measure the models `kerasrnn export --fold-embedding` writes.")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON.")
-def bench_export(run_dir, calls, repeats, batch, json_out):
+def bench_export(run_dir, calls, repeats, batch, fold_embedding, json_out):
     """TFLite float32/float16/int8 sizes and LiteRT vs Keras speed (batch 1 vs --batch).
 
     For a classifier it also prints the arithmetic bound on the batch speed-up
@@ -46,7 +48,7 @@ def bench_export(run_dir, calls, repeats, batch, json_out):
     from kerasrnn.bench import export as bench_lib  # deliberately lazy: imports TensorFlow
 
     with settings_as_flags({"calls": "--calls", "repeats": "--repeats", "batch": "--batch"}):
-        result = bench_lib.measure(run_dir, calls, repeats, batch)
+        result = bench_lib.measure(run_dir, calls, repeats, batch, fold_embedding)
     click.echo(bench_lib.report(result))
     if json_out:
         atomic.write_text(json_out, json.dumps(result, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""`kerasrnn export RUN_DIR --format keras|savedmodel|tflite [--quantize none|float16|int8]`."""
+"""`kerasrnn export RUN_DIR --format keras|savedmodel|tflite [--quantize none|float16|int8] [--fold-embedding]`."""
 
 from __future__ import annotations
 
@@ -17,13 +17,18 @@ from kerasrnn.export import export_run
               help="TFLite only: float16 weights, or int8 (full-integer for the generator's step model when it "
                    "passes the int8 gate, dynamic range otherwise; int8 is also the fastest on CPU, see "
                    "`kerasrnn bench export`).")
-def export(run_dir, fmt, quantize):
-    """Export a trained run to RUN_DIR/export/<format>[-<quantize>]/, parity-checked, with manifest.json.
+@click.option("--fold-embedding", is_flag=True, default=False,
+              help="TFLite classifiers: fold the embedding into the first recurrent layer's input projection "
+                   "(one table per direction): faster at every batch size (polarity BiGRU: 1.3x at batch 1, "
+                   "1.7x at batch 32), a file about 2.8x larger. Written to .../tflite[-<quantize>]-folded.")
+def export(run_dir, fmt, quantize, fold_embedding):
+    """Export a trained run to RUN_DIR/export/<format>[-<quantize>][-folded]/, parity-checked, with manifest.json.
 
     \b
     Examples:
       kerasrnn export saved_models/shakespeare-char --format tflite --quantize int8
       kerasrnn export saved_models/imdb-lstm --format savedmodel
+      kerasrnn export saved_models/polarity-sentiment --format tflite --quantize int8 --fold-embedding
     """
 
-    export_run(run_dir, fmt, quantize, log=click.echo)
+    export_run(run_dir, fmt, quantize, fold_embedding=fold_embedding, log=click.echo)

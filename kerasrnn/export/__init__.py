@@ -1,7 +1,7 @@
 """Export trained runs for apps that do not use kerasrnn: ``.keras``, SavedModel, TFLite/LiteRT.
 
-``kerasrnn export RUN_DIR --format keras|savedmodel|tflite [--quantize none|float16|int8]``
-writes ``RUN_DIR/export/<format>[-<quantize>]/`` atomically, after checking the
+``kerasrnn export RUN_DIR --format keras|savedmodel|tflite [--quantize none|float16|int8] [--fold-embedding]``
+writes ``RUN_DIR/export/<format>[-<quantize>][-folded]/`` atomically, after checking the
 artifact against the Keras model on the run's ``samples.npz``; each directory
 has a ``manifest.json`` (inputs/outputs, vocabulary, tokenisation, versions,
 sha256 of every file, parity results).
@@ -24,8 +24,8 @@ FORMATS = ("keras", "savedmodel", "tflite")
 QUANTIZE = ("none", "float16", "int8")
 
 
-def export_run(run_dir, fmt: str, quantize: str = "none", log=print):
+def export_run(run_dir, fmt: str, quantize: str = "none", fold_embedding: bool = False, log=print):
     """See `kerasrnn.export.exporter.export_run` (imported lazily: TensorFlow is heavy)."""
     from kerasrnn.export.exporter import export_run as _export_run  # lazy: imports TensorFlow
 
-    return _export_run(run_dir, fmt, quantize, log=log)
+    return _export_run(run_dir, fmt, quantize, fold_embedding=fold_embedding, log=log)

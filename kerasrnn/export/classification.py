@@ -16,7 +16,10 @@ named ``vectorizer`` (the classification task's contract). Artifacts:
   vectorizer's output to the model's output, whatever the architecture in
   between. Right padding (id 0) is masked, so trailing padding may be cut:
   the runner sorts sentences by length, batches them and trims each batch to
-  its longest sentence (same probabilities, far fewer loop steps).
+  its longest sentence (same probabilities, far fewer loop steps). With
+  ``fold_embedding`` (``kerasrnn export --fold-embedding``) the embedding and
+  the first recurrent layer's input projection are one table per direction:
+  the same signature and probabilities, faster at every batch size, a larger file.
 
 Parity: class probabilities on the run's sample texts (the TFLite path
 tokenises in plain Python, so the whole app pipeline is checked). `GATES`:
@@ -34,6 +37,7 @@ from __future__ import annotations
 # TensorFlow, Keras and LiteRT are imported at the top: only the commands that export or run an
 # artifact import this module (`kerasrnn --help` never does).
 
+import contextlib
 from pathlib import Path
 
 import keras
@@ -47,6 +51,8 @@ from kerasrnn.export.interpreter_pool import InterpreterPool
 from kerasrnn.export.tokenizer import RULE, Tokenizer, write_vocabulary
 
 BATCH_SIZE = 32
+#: Keyword options of `tflite` that `kerasrnn export` accepts for classification runs.
+TFLITE_OPTIONS = ("fold_embedding",)
 GATES = {
     "float32": {"max_abs_diff": ("<=", 1e-4)},
     "float16": {"max_abs_diff": ("<=", 0.01), "argmax_agreement": (">=", 0.99), "accuracy_drop": ("<=", 0.005)},
@@ -135,15 +141,39 @@ def ids_model(model, max_len: int, batch_size: int | None = None):
     return keras.Model(ids, inner(ids), name="classifier_ids")
 
 
-def tflite(run, samples) -> tuple:
-    """``(concrete function, None, info)``: the ids model, dynamic batch and length (no full-integer: a loop)."""
+#: What ``fold_embedding`` records in the manifest (`tflite`).
+FOLDED_NOTE = ("the embedding and the first recurrent layer's input projection are one (vocabulary, gates) table per "
+               "direction, read with GATHER: no input FULLY_CONNECTED; same probabilities, larger file")
+
+
+def _embedding(model):
+    try:
+        return model.get_layer("classifier_after_vectorizer").get_layer("embedding")
+    except ValueError:
+        raise UserError(f"fold_embedding: classifier model {model.name!r} has no Embedding layer named 'embedding'; "
+                        "export without fold_embedding") from None
+
+
+def tflite(run, samples, fold_embedding: bool = False) -> tuple:
+    """``(concrete function, None, info)``: the ids model, dynamic batch and length (no full-integer: a loop).
+
+    With `fold_embedding`, the embedding and the first recurrent layer's input
+    projection become one table per direction (`kerasrnn.export.tflite.folded_embedding`):
+    faster at every batch size (polarity BiGRU 64: 1.27x at batch 1, 1.67x at
+    batch 32), for a file about 2.8x larger.
+    """
     model = ids_model(run.model, None)
-    with tflite_mod.while_loops(model):
+    folding = tflite_mod.folded_embedding(model, _embedding(model)) if fold_embedding else contextlib.nullcontext()
+    with tflite_mod.while_loops(model), folding:
         concrete = tflite_mod.frozen_function(model, [tf.TensorSpec((None, None), tf.int32, name="token_ids")],
                                               ["probs"])
-    return concrete, None, {"kind": "classifier", "batch_size": "dynamic",
-                            "sequence_length": f"dynamic, at most max_len = {int(run.info['max_len'])}; trailing "
-                                               "padding (0) is masked and may be trimmed"}
+    info = {"kind": "classifier", "batch_size": "dynamic",
+            "sequence_length": f"dynamic, at most max_len = {int(run.info['max_len'])}; trailing "
+                               "padding (0) is masked and may be trimmed",
+            "fold_embedding": bool(fold_embedding)}
+    if fold_embedding:
+        info["fold_embedding_note"] = FOLDED_NOTE
+    return concrete, None, info
 
 
 class Classifier:

@@ -16,7 +16,9 @@ Everything task-specific lives in one export module per task, found through
 - ``savedmodel(run) -> (endpoints, tracked objects, manifest fields)``;
 - ``savedmodel_checks(run, samples, loaded) -> dict`` (optional): extra
   ``bool`` checks, each must be True;
-- ``tflite(run, samples) -> (concrete function, representative data or None, info)``;
+- ``tflite(run, samples, **options) -> (concrete function, representative data or None, info)``,
+  and ``TFLITE_OPTIONS`` (optional): the names of the keyword options it takes
+  (classification: ``fold_embedding``);
 - ``open_runner(fmt, model, manifest, directory)``: the app-side runner;
 - ``parity(run, runner, samples) -> metrics`` and ``GATES`` (per precision,
   ``{metric: (">=" | "<=", bound)}``, judged by `kerasrnn.export.parity.judge`).
@@ -54,13 +56,14 @@ TASK_EXPORTS = {
 }
 
 
-def export_dir(run_path: Path, fmt: str, quantize: str = "none") -> Path:
-    """``<run>/export/<format>[-<quantize>]``."""
-    return Path(run_path) / "export" / (fmt if quantize == "none" else f"{fmt}-{quantize}")
+def export_dir(run_path: Path, fmt: str, quantize: str = "none", fold_embedding: bool = False) -> Path:
+    """``<run>/export/<format>[-<quantize>][-folded]``."""
+    name = (fmt if quantize == "none" else f"{fmt}-{quantize}") + ("-folded" if fold_embedding else "")
+    return Path(run_path) / "export" / name
 
 
-def check_args(fmt: str, quantize: str) -> None:
-    """`UserError` naming the keyword argument (``fmt``, ``quantize``) for a bad combination."""
+def check_args(fmt: str, quantize: str, fold_embedding: bool = False) -> None:
+    """`UserError` naming the keyword argument (``fmt``, ``quantize``, ``fold_embedding``) for a bad combination."""
     if fmt not in FORMATS:
         raise UserError(f"fmt must be one of {', '.join(FORMATS)}, got {fmt!r}",
                         cli_message=f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -72,6 +75,10 @@ def check_args(fmt: str, quantize: str) -> None:
                         "use quantize='none' or fmt='tflite'",
                         cli_message=f"--quantize {quantize} applies to --format tflite only, got --format {fmt}; "
                                     "drop --quantize or use --format tflite")
+    if fold_embedding and fmt != "tflite":
+        raise UserError(f"fold_embedding applies to fmt='tflite' only, got fmt={fmt!r}",
+                        cli_message=f"--fold-embedding applies to --format tflite only, got --format {fmt}; "
+                                    "drop --fold-embedding or use --format tflite")
 
 
 def task_module(task):
@@ -79,6 +86,22 @@ def task_module(task):
     if task not in TASK_EXPORTS:
         raise UserError(f"cannot export a {task!r} run; export supports {', '.join(TASK_EXPORTS)} runs")
     return TASK_EXPORTS[task]
+
+
+def tflite_options(task: str, fold_embedding: bool = False) -> dict:
+    """The keyword options for `task`'s ``tflite(run, samples, **options)``: only those that are set.
+
+    Raises:
+        UserError: the task's export module does not take an option that is set.
+    """
+    options = {"fold_embedding": True} if fold_embedding else {}
+    for name in options:
+        if name not in getattr(task_module(task), "TFLITE_OPTIONS", ()):
+            takers = " or ".join(t for t, m in TASK_EXPORTS.items() if name in getattr(m, "TFLITE_OPTIONS", ()))
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{name} applies to {takers} runs, not to this {task} run",
+                            cli_message=f"{flag} applies to {takers} runs, not to this {task} run; drop {flag}")
+    return options
 
 
 def load_run_samples(run_dir):
@@ -148,8 +171,8 @@ def _savedmodel(module, run, samples, tmp: Path, fields: dict) -> dict:
     return out
 
 
-def _tflite(module, run, samples, tmp: Path, quantize: str, fields: dict) -> dict:
-    concrete, representative, kind = module.tflite(run, samples)
+def _tflite(module, run, samples, tmp: Path, quantize: str, fields: dict, options: dict) -> dict:
+    concrete, representative, kind = module.tflite(run, samples, **options)
     gates = module.GATES
 
     def attempt(full_integer):
@@ -173,25 +196,32 @@ def _tflite(module, run, samples, tmp: Path, quantize: str, fields: dict) -> dic
 # ------------------------------------------------------------------ main
 
 
-def export_run(run_dir, fmt: str, quantize: str = "none", log=print) -> tuple[Path, dict]:
+def export_run(run_dir, fmt: str, quantize: str = "none", fold_embedding: bool = False,
+               log=print) -> tuple[Path, dict]:
     """Export a run directory; returns ``(export directory, manifest)``.
 
     Args:
         run_dir: ``saved_models/<run>`` written by ``kerasrnn recipe run``.
         fmt: ``"keras"``, ``"savedmodel"`` or ``"tflite"``.
         quantize: ``"none"`` (default), ``"float16"`` or ``"int8"`` (TFLite only).
+        fold_embedding: TFLite classifiers only: one table per direction for the embedding
+            and the first recurrent layer's input projection (faster, larger file; see
+            `kerasrnn.export.tflite.folded_embedding`); written to ``.../export/tflite[-<quantize>]-folded``.
+            Default False.
         log: progress printer (default `print`).
 
     Raises:
         UserError: bad arguments, not a run, conversion not builtins-only, or a failed
             parity gate (then nothing is written).
     """
-    check_args(fmt, quantize)
+    check_args(fmt, quantize, fold_embedding)
     run, samples = load_run_samples(run_dir)
     task = run.info["task"]
     module = task_module(task)
-    target = export_dir(run.path, fmt, quantize)
-    log(f"Exporting {run.path} ({task}) as {fmt}" + (f" ({quantize})" if quantize != "none" else ""))
+    options = tflite_options(task, fold_embedding)
+    target = export_dir(run.path, fmt, quantize, fold_embedding)
+    log(f"Exporting {run.path} ({task}) as {fmt}" + (f" ({quantize})" if quantize != "none" else "")
+        + (", embedding folded" if fold_embedding else ""))
     with savedmodel_mod.quiet_table_warning(), atomic.atomic_dir(target) as tmp:
         fields = {"format": fmt, "quantize": quantize, "task": task, "run": run_identity(run)}
         fields.update(module.side_files(run, samples, tmp))
@@ -200,7 +230,7 @@ def export_run(run_dir, fmt: str, quantize: str = "none", log=print) -> tuple[Pa
         elif fmt == "savedmodel":
             fields.update(_savedmodel(module, run, samples, tmp, fields))
         else:
-            fields.update(_tflite(module, run, samples, tmp, quantize, fields))
+            fields.update(_tflite(module, run, samples, tmp, quantize, fields, options))
         metrics = fields.pop("_metrics")
         precision = parity.precision_of(fields["quantization"]["mode"])
         gate = module.GATES[precision]
@@ -224,7 +254,8 @@ def summary(target: Path, manifest: dict) -> str:
     size = sum(f["bytes"] for f in manifest["files"].values())
     model = manifest["files"].get(manifest.get("model_file", ""), {}).get("bytes")
     lines = [f"Wrote {target} ({size / 1024:.1f} KiB" + (f"; model file {model / 1024:.1f} KiB" if model else "")
-             + f"), quantization: {manifest['quantization']['mode']}",
+             + f"), quantization: {manifest['quantization']['mode']}"
+             + (", embedding folded into the first recurrent layer" if manifest.get("fold_embedding") else ""),
              f"Parity vs Keras on {p['n']} samples ({p['precision']} gate): {p['summary']} -> "
              + ("PASS" if p["passed"] else "FAIL")]
     for key in ("loss", "accuracy", "rmse"):

@@ -127,6 +127,111 @@ def while_loops(model):
             del layer.inner_loop
 
 
+# ------------------------------------------------------------------ folded embedding
+
+#: Layers that return their input unchanged at inference (``training=False``), so an embedding's
+#: output passes them untouched on its way to the first recurrent layer.
+_INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+                       "PhiloxDropout", "TokenDropout")
+
+#: Token ids travel as float32 between the patched embedding and the tables: exact below 2**24.
+_MAX_FOLDED_VOCABULARY = 2 ** 24
+
+
+def _ordered_layers(model):
+    """`model`'s layers in call order, nested functional models expanded (not `Bidirectional`)."""
+    import keras  # lazy: heavy import
+
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _ordered_layers(layer)
+        else:
+            yield layer
+
+
+def first_recurrent_layers(model, embedding) -> list:
+    """The kerasrnn sequence layers that read `embedding`'s output: the first recurrent layer after it
+    (both directions of a `Bidirectional`), past layers that are the identity at inference.
+
+    Raises:
+        UserError: `embedding` is not in `model`, or a layer that changes the embedded tokens (or
+            none at all) comes between it and a recurrent layer.
+    """
+    from kerasrnn.layers.base import RecurrentLayer  # lazy: imports Keras; this module stays light
+
+    layers = list(_ordered_layers(model))
+    if embedding not in layers:
+        raise UserError(f"fold_embedding: layer {embedding.name!r} is not part of model {model.name!r}")
+    for layer in layers[layers.index(embedding) + 1:]:
+        if type(layer).__name__ in _INFERENCE_IDENTITY:
+            continue
+        wrapped = [getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)]
+        found = [w for w in ([layer] + wrapped) if isinstance(w, RecurrentLayer)]
+        if found:
+            return found
+        raise UserError(f"fold_embedding needs the embedding {embedding.name!r} to feed a kerasrnn recurrent layer "
+                        f"directly, but layer {layer.name!r} ({type(layer).__name__}) comes first; export without "
+                        "fold_embedding")
+    raise UserError(f"fold_embedding: no kerasrnn recurrent layer follows the embedding {embedding.name!r}; "
+                    "export without fold_embedding")
+
+
+@contextlib.contextmanager
+def folded_embedding(model, embedding):
+    """Within the block, `embedding` and the input projection of the recurrent layer it feeds are one table.
+
+    Each direction of that first recurrent layer gets a constant ``(vocabulary,
+    gates)`` table, ``E·W + b`` (its cell's `input_projection` of every
+    embedding row, computed here once in float32), read with one ``GATHER`` of
+    the token ids instead of an embedding lookup followed by a
+    ``FULLY_CONNECTED`` over every token. The embedding hands the ids on as
+    ``(B, T, 1)`` floats (its mask still comes from the ids), and the patched
+    cells turn them back into row indices. Enter it inside `while_loops`, then
+    trace; everything is restored on exit.
+
+    Measured on the polarity BiGRU 64 (10k words, embedding 128; LiteRT, one
+    interpreter, 1,024 sentences sorted and trimmed as ``classify --tflite``
+    runs them): batch 1 1.27x and batch 32 1.67x the sentences/s of the
+    unfolded model, for a file 2.84x larger in float32 (15.1 vs 5.3 MiB; int8
+    3.8 vs 1.4 MiB), since each direction's table holds 3·units values per word
+    instead of the embedding's 128 shared by both.
+
+    Raises:
+        UserError: see `first_recurrent_layers`; a vocabulary of 2**24 words or more.
+    """
+    tf = _tf()
+    folded = first_recurrent_layers(model, embedding)
+    vocabulary = int(embedding.embeddings.shape[0])
+    if vocabulary >= _MAX_FOLDED_VOCABULARY:
+        raise UserError(f"fold_embedding supports vocabularies below {_MAX_FOLDED_VOCABULARY} words, got "
+                        f"{vocabulary}; export without fold_embedding")
+    reads = []
+
+    def table_projection(cell):
+        table = np.asarray(cell.input_projection(embedding.embeddings), np.float32)  # eager, before any trace
+
+        def input_projection(ids):
+            if ids.shape[-1] != 1:  # not the token ids: the layer was not fed by the embedding
+                raise RuntimeError(f"fold_embedding: {cell.name} got inputs of width {ids.shape[-1]}, not token ids")
+            reads.append(id(cell))
+            return tf.gather(tf.constant(table), tf.cast(tf.reshape(ids, [-1]), tf.int32))
+
+        return input_projection
+
+    for layer in folded:
+        layer.cell.input_projection = table_projection(layer.cell)
+    embedding.call = lambda inputs: tf.expand_dims(tf.cast(inputs, tf.float32), -1)
+    try:
+        yield model
+    finally:
+        del embedding.call
+        for layer in folded:
+            del layer.cell.input_projection
+    if len(set(reads)) != len(folded):  # pragma: no cover - guarded by first_recurrent_layers
+        raise RuntimeError(f"fold_embedding: {len(folded)} recurrent layers were folded but {len(set(reads))} read "
+                           "their table; trace the model inside the block")
+
+
 # ------------------------------------------------------------------ conversion
 
 
