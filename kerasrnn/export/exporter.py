@@ -1,6 +1,6 @@
 """`export_run`: one run directory -> one parity-gated, atomically written export directory.
 
-``saved_models/<run>/export/<format>[-<quantize>]/`` is built in a temporary
+``saved_models/<run>/export/<format>[-<quantize>][-folded]/`` is built in a temporary
 sibling (`kerasrnn.atomic.atomic_dir`); the artifact is loaded back from there
 with the runner an app would use and compared with the Keras model on the
 run's ``samples.npz``; only if the task's gate passes is ``manifest.json``

@@ -14,6 +14,9 @@ What converts builtins-only, and how (TF 2.21, measured):
   ``go_backwards`` (`Bidirectional`) follow Keras' semantics: a masked step
   keeps the previous state and output (or a zero output when
   ``zero_output_for_mask``).
+- `folded_embedding` (``kerasrnn export --fold-embedding``): the embedding and the
+  first recurrent layer's input projection traced as one constant table per
+  direction, read with ``GATHER``; no ``FULLY_CONNECTED`` over the embedded tokens.
 - Weights are frozen to constants first (`convert_variables_to_constants_v2`):
   left as resource variables they become ``READ_VARIABLE`` ops inside the
   ``WHILE`` body that the interpreter cannot resolve.
