@@ -291,7 +291,8 @@ def measure(run_dir, calls: int = 200, repeats: int = 5, batch: int = 32, fold_e
     sizes = {mode: len(c) for mode, c in contents.items()}
     base = sizes["float32"]
     speed = BENCHES[task](run, contents, calls, repeats, batch, **options)
-    return {"run": run.info.get("name"), "task": task, "fold_embedding": bool(fold_embedding), "sizes_bytes": sizes,
+    return {"run": run.info.get("name"), "task": task, "fold_embedding": bool(fold_embedding),
+            "sizes_bytes": sizes,
             "size_ratio": {k: v / base for k, v in sizes.items()},
             "speed_by_quantization": speed.pop("by_quantization"), "speed": speed, "repeats": repeats}
 
