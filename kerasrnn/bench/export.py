@@ -41,7 +41,7 @@ import numpy as np
 
 from kerasrnn.bench import batch_bound
 from kerasrnn.errors import UserError
-from kerasrnn.export import exporter
+from kerasrnn.export import classification, exporter
 from kerasrnn.export import tflite as tflite_mod
 from kerasrnn.export.classification import Classifier
 from kerasrnn.export.forecasting import Forecaster
@@ -186,7 +186,7 @@ def bench_classification(run, contents: dict, n: int, repeats: int, batch: int, 
     out["tflite_vs_keras_batch1"] = out["tflite_sentences_per_s_batch1"] / out["keras_sentences_per_s_batch1"]
     out[f"tflite_vs_keras_batch{batch}"] = (out[f"tflite_sentences_per_s_batch{batch}"]
                                             / out[f"keras_sentences_per_s_batch{batch}"])
-    folded = tflite_mod.first_recurrent_layers(run.model, run.model.get_layer("embedding")) if fold_embedding else ()
+    folded = classification.folded_layers(run.model) if fold_embedding else ()
     out.update(_classifier_bound(run.model, ids, batch, len(texts) / seconds_ids[1, 1],
                                  len(texts) / seconds_ids[batch, 1], folded))
     per_mode = {("float32", b): seconds[b, many] for b in (1, batch)}

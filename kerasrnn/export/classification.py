@@ -147,11 +147,17 @@ FOLDED_NOTE = ("the embedding and the first recurrent layer's input projection a
 
 
 def _embedding(model):
+    """The run model's ``Embedding`` named ``embedding`` (the classification task's contract)."""
     try:
-        return model.get_layer("classifier_after_vectorizer").get_layer("embedding")
+        return model.get_layer("embedding")
     except ValueError:
         raise UserError(f"fold_embedding: classifier model {model.name!r} has no Embedding layer named 'embedding'; "
                         "export without fold_embedding") from None
+
+
+def folded_layers(model) -> list:
+    """The recurrent layers ``fold_embedding`` folds in the run model `model` (`tflite`; the bench's bound)."""
+    return tflite_mod.first_recurrent_layers(model, _embedding(model))
 
 
 def tflite(run, samples, fold_embedding: bool = False) -> tuple:
@@ -159,11 +165,12 @@ def tflite(run, samples, fold_embedding: bool = False) -> tuple:
 
     With `fold_embedding`, the embedding and the first recurrent layer's input
     projection become one table per direction (`kerasrnn.export.tflite.folded_embedding`):
-    faster at every batch size (polarity BiGRU 64: 1.27x at batch 1, 1.67x at
-    batch 32), for a file about 2.8x larger.
+    faster at every batch size (polarity BiGRU 64, one interpreter: 1.27x at batch 1,
+    1.67x at batch 32), for a file about 2.8x larger.
     """
-    model = ids_model(run.model, None)
-    folding = tflite_mod.folded_embedding(model, _embedding(model)) if fold_embedding else contextlib.nullcontext()
+    model = ids_model(run.model, None)  # shares run.model's layers, its embedding included
+    folding = (tflite_mod.folded_embedding(model, _embedding(run.model)) if fold_embedding
+               else contextlib.nullcontext())
     with tflite_mod.while_loops(model), folding:
         concrete = tflite_mod.frozen_function(model, [tf.TensorSpec((None, None), tf.int32, name="token_ids")],
                                               ["probs"])
