@@ -60,12 +60,17 @@ GATES = {
 }
 
 
-def _vectorizer(model):
+def _contract_layer(model, name: str, kind: str, fix: str, context: str = ""):
+    """`model`'s layer `name` that the classification task's contract promises, else a one-line `UserError`."""
     try:
-        return model.get_layer("vectorizer")
+        return model.get_layer(name)
     except ValueError:
-        raise UserError(f"classifier model {model.name!r} has no TextVectorization layer named 'vectorizer'; "
-                        "re-train it with a kerasrnn classification recipe") from None
+        raise UserError(f"{context}classifier model {model.name!r} has no {kind} layer named {name!r}; {fix}") from None
+
+
+def _vectorizer(model):
+    return _contract_layer(model, "vectorizer", "TextVectorization",
+                           "re-train it with a kerasrnn classification recipe")
 
 
 def _texts(samples) -> list[str]:
@@ -148,11 +153,7 @@ FOLDED_NOTE = ("the embedding and the first recurrent layer's input projection a
 
 def _embedding(model):
     """The run model's ``Embedding`` named ``embedding`` (the classification task's contract)."""
-    try:
-        return model.get_layer("embedding")
-    except ValueError:
-        raise UserError(f"fold_embedding: classifier model {model.name!r} has no Embedding layer named 'embedding'; "
-                        "export without fold_embedding") from None
+    return _contract_layer(model, "embedding", "Embedding", "export without fold_embedding", context="fold_embedding: ")
 
 
 def folded_layers(model) -> list:
