@@ -144,6 +144,29 @@ def _fully_connected_weights(model_content: bytes) -> dict[int, list[list[int]]]
     return shapes
 
 
+def _loop_operators(model_content: bytes) -> tuple[list[list[str]], list[list[str]]]:
+    """``(conds, bodies)``: the builtin operator names of every WHILE's cond and body subgraph, in order."""
+    from ai_edge_litert import schema_py_generated as schema
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAs(model_content, 0)
+
+    def ops(s):
+        graph = model.Subgraphs(s)
+        return [names[builtins_check.builtin_code(model.OperatorCodes(graph.Operators(o).OpcodeIndex()))]
+                for o in range(graph.OperatorsLength())]
+
+    conds, bodies = [], []
+    main = model.Subgraphs(0)
+    for o in range(main.OperatorsLength()):
+        op = main.Operators(o)
+        if builtins_check.builtin_code(model.OperatorCodes(op.OpcodeIndex())) == schema.BuiltinOperator.WHILE:
+            options = schema.WhileOptions()
+            options.Init(op.BuiltinOptions().Bytes, op.BuiltinOptions().Pos)
+            conds.append(ops(options.CondSubgraphIndex()))
+            bodies.append(ops(options.BodySubgraphIndex()))
+    return conds, bodies
+
+
 def _no_temp_left(parent: Path):
     return [p.name for p in parent.iterdir() if p.name.startswith((".tmp-", ".old-"))] if parent.exists() else []
 
@@ -202,6 +225,16 @@ def test_classifier_tflite_builtins_only_every_cell_and_direction(root, cell, bi
     assert sum(w[1] == 6 for w in fc[0]) == (2 if bidirectional else 1)
     assert manifest["inputs"] == {"token_ids": {"shape": [None, None], "dtype": "int32"}}  # dynamic batch, length
     assert manifest["parity"]["passed"] and manifest["parity"]["max_abs_diff"] <= 1e-4
+    # The loops carry no op that is not the recurrence: the cond is one LESS; a masked step keeps each state
+    # with one SELECT_V2 (plus one for the zeroed output of a Bidirectional layer that returns sequences),
+    # its keep column comes as (B, 1) from one GATHER (no STRIDED_SLICE per step).
+    conds, bodies = _loop_operators(content)
+    assert len(bodies) == 2 * (2 if bidirectional else 1)
+    assert conds == [["LESS"]] * len(bodies)
+    states = 2 if cell == "lstm" else 1
+    selects = sorted(body.count("SELECT_V2") for body in bodies)
+    assert selects[0] == states and selects[-1] == states + (1 if bidirectional else 0)
+    assert not [op for body in bodies for op in body if op == "STRIDED_SLICE"]
     # the app path: raw text -> Python tokeniser -> TFLite, vs the Keras model on raw text
     clf = runners.open_artifact(path / "model.tflite", expect_task="classification")
     texts = ["Good FILM, great plot!", "awful... dull acting", "zzz unknown words only", ""]
@@ -639,3 +672,25 @@ def test_classifier_runner_trims_padding_only_for_dynamic_length(clf_run):
             clf = classification.Classifier("tflite", tflite.convert(concrete), ["neg", "pos"], tok, batch_size)
             assert clf.fixed_length == length
             np.testing.assert_allclose(clf.predict_proba(texts), want, atol=1e-5)
+
+
+def test_classifier_runner_runs_longest_batches_first_in_input_order(clf_run):
+    """The pool gets the batches longest first (its workers then finish together, not one of them alone on the
+    longest batch); every answer goes back to its own sentence's row."""
+    path, _ = _export(clf_run, "tflite")
+    clf = runners.open_artifact(path / "model.tflite", expect_task="classification")
+    clf.batch_size = 2
+
+    class Recorder:  # stands in for the InterpreterPool; a sentence's "probability" is its token count
+        lengths = []
+
+        def map(self, calls):
+            self.lengths += [c["token_ids"].shape[1] for c in calls]
+            return [{"probs": (c["token_ids"] != 0).sum(axis=1, keepdims=True).astype(np.float32)} for c in calls]
+
+    clf.runner = Recorder()
+    ids = np.zeros((5, 7), np.int32)
+    for row, n in enumerate([2, 7, 1, 5, 3]):
+        ids[row, :n] = 4
+    np.testing.assert_array_equal(clf.predict_ids(ids)[:, 0], [2, 7, 1, 5, 3])
+    assert clf.runner.lengths == [7, 3, 1]  # batches (7, 5), (3, 2), (1), each trimmed to its longest

@@ -19,8 +19,8 @@ from kerasrnn.export import export_run
                    "`kerasrnn bench export`).")
 @click.option("--fold-embedding", is_flag=True, default=False,
               help="TFLite classifiers: fold the embedding into the first recurrent layer's input projection "
-                   "(one table per direction): faster at every batch size (polarity BiGRU, app path: 1.2x at batch 1, "
-                   "1.7x at batch 32), a file about 2.8x larger. Written to .../tflite[-<quantize>]-folded.")
+                   "(one table per direction): faster at every batch size (polarity BiGRU, one interpreter: 1.2x at "
+                   "batch 1, 1.7x at batch 32), a file about 2.8x larger. Written to .../tflite[-<quantize>]-folded.")
 def export(run_dir, fmt, quantize, fold_embedding):
     """Export a trained run to RUN_DIR/export/<format>[-<quantize>][-folded]/, parity-checked, with manifest.json.
 
