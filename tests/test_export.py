@@ -147,12 +147,11 @@ def _fully_connected_weights(model_content: bytes) -> dict[int, list[list[int]]]
 def _loop_operators(model_content: bytes) -> tuple[list[list[str]], list[list[str]]]:
     """``(conds, bodies)``: the builtin operator names of every WHILE's cond and body subgraph, in order."""
     from ai_edge_litert import schema_py_generated as schema
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     model = schema.Model.GetRootAs(model_content, 0)
 
     def ops(s):
         graph = model.Subgraphs(s)
-        return [names[builtins_check.builtin_code(model.OperatorCodes(graph.Operators(o).OpcodeIndex()))]
+        return [builtins_check.operator_name(model.OperatorCodes(graph.Operators(o).OpcodeIndex()))
                 for o in range(graph.OperatorsLength())]
 
     conds, bodies = [], []

@@ -27,6 +27,15 @@ def builtin_code(operator_code) -> int:
     return max(operator_code.BuiltinCode(), operator_code.DeprecatedBuiltinCode())
 
 
+def operator_name(operator_code) -> str:
+    """The name of one entry of a model's operator-code table: ``"FULLY_CONNECTED"``, ``"CUSTOM:<code>"``, ..."""
+    builtin = builtin_code(operator_code)
+    if builtin == _CUSTOM:
+        custom = operator_code.CustomCode()
+        return "CUSTOM:" + (custom.decode("utf-8", "replace") if custom else "?")
+    return _NAMES.get(builtin, f"BUILTIN_{builtin}")
+
+
 def list_operators(model_content: bytes) -> list[str]:
     """Sorted operator names used by a .tflite model; custom ops appear as ``CUSTOM:<code>``.
 
@@ -37,16 +46,7 @@ def list_operators(model_content: bytes) -> list[str]:
     ['FULLY_CONNECTED', 'GATHER', 'TANH']
     """
     model = schema.Model.GetRootAs(model_content, 0)
-    names = []
-    for i in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(i)
-        builtin = builtin_code(code)
-        if builtin == _CUSTOM:
-            custom = code.CustomCode()
-            names.append("CUSTOM:" + (custom.decode("utf-8", "replace") if custom else "?"))
-        else:
-            names.append(_NAMES.get(builtin, f"BUILTIN_{builtin}"))
-    return sorted(set(names))
+    return sorted({operator_name(model.OperatorCodes(i)) for i in range(model.OperatorCodesLength())})
 
 
 def non_builtin_operators(model_content: bytes) -> list[str]:
